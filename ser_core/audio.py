@@ -1,0 +1,170 @@
+"""Audio input: decode, validate, mix down, resample.
+
+Decoding uses soundfile (libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3 where the bundled
+libsndfile supports it); resampling uses ``torchaudio.functional.resample``. Everything a
+model or a feature sees is a mono float32 ``torch.Tensor`` of shape ``(time,)`` at
+``target_sr`` (16 kHz by default).
+
+Validation happens before any heavy work: the header is inspected with ``soundfile.info``
+first, so a file declaring hours of audio is refused without being decoded. Every refusal is
+an :class:`~ser_core.errors.AudioError` with a sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from ser_core import DEFAULT_SAMPLE_RATE
+from ser_core.errors import AudioError
+
+AudioSource = Union[str, Path, bytes, bytearray, BinaryIO]
+
+#: Peak amplitude (full scale = 1.0) under which a clip counts as silent (-80 dBFS).
+SILENCE_PEAK = 1e-4
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    """What the audio layer accepts. Durations in seconds."""
+
+    min_duration_s: float = 0.25
+    max_duration_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Audio:
+    """A decoded, validated clip: mono float32 ``waveform`` of shape ``(time,)``."""
+
+    waveform: torch.Tensor
+    sample_rate: int
+    original_sample_rate: int
+    original_channels: int
+    name: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return self.waveform.shape[-1] / float(self.sample_rate)
+
+
+def _describe(source: AudioSource) -> str:
+    if isinstance(source, (str, Path)):
+        return Path(source).name
+    return getattr(source, "name", None) or "the audio"
+
+
+def _open(source: AudioSource):
+    """Return something soundfile can read, and a display name."""
+    name = _describe(source)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise AudioError(f"{path} does not exist.")
+        if path.is_dir():
+            raise AudioError(f"{path} is a folder, not an audio file.")
+        if path.stat().st_size == 0:
+            raise AudioError(f"{name} is empty (0 bytes).")
+        return str(path), name
+    if isinstance(source, (bytes, bytearray)):
+        if len(source) == 0:
+            raise AudioError("The audio is empty (0 bytes).")
+        return io.BytesIO(bytes(source)), name
+    data = source.read()
+    if not data:
+        raise AudioError(f"{name} is empty (0 bytes).")
+    return io.BytesIO(data), name
+
+
+def _rewind(handle) -> None:
+    if hasattr(handle, "seek"):
+        handle.seek(0)
+
+
+def inspect(source: AudioSource, limits: AudioLimits = AudioLimits()) -> sf._SoundFileInfo:
+    """Read and check only the header: format, rate, channels, declared length."""
+    handle, name = _open(source)
+    return _check_header(handle, name, limits)
+
+
+def _check_header(handle, name: str, limits: AudioLimits):
+    try:
+        info = sf.info(handle)
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        raise AudioError(
+            f"{name} is not an audio file this lab can read (WAV, FLAC, OGG, MP3): {exc}."
+        ) from None
+    finally:
+        _rewind(handle)
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise AudioError(f"{name} has an invalid header (rate {info.samplerate} Hz, "
+                         f"{info.channels} channels).")
+    if info.frames <= 0:
+        raise AudioError(f"{name} contains no audio samples.")
+    declared = info.frames / info.samplerate
+    if declared > limits.max_duration_s:
+        raise AudioError(
+            f"{name} is {declared / 60:.1f} min long; the limit is "
+            f"{limits.max_duration_s / 60:.0f} min. Cut it shorter and try again."
+        )
+    return info
+
+
+def load_audio(
+    source: AudioSource,
+    target_sr: int | None = DEFAULT_SAMPLE_RATE,
+    limits: AudioLimits = AudioLimits(),
+) -> Audio:
+    """Decode ``source`` (path, bytes or binary file), validate, down-mix, resample.
+
+    ``target_sr=None`` keeps the file's own rate. Raises :class:`AudioError` for any input
+    that cannot be used, with a human sentence.
+    """
+    handle, name = _open(source)
+    info = _check_header(handle, name, limits)
+    try:
+        data, sr = sf.read(handle, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise AudioError(f"{name} could not be decoded (truncated or corrupt?): {exc}.") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{name} contains no audio samples.")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{name} contains NaN or infinite sample values.")
+    duration = data.shape[0] / sr
+    if duration < limits.min_duration_s:
+        raise AudioError(
+            f"{name} is only {duration * 1000:.0f} ms long; at least "
+            f"{limits.min_duration_s * 1000:.0f} ms of speech is needed."
+        )
+    mono = data.mean(axis=1)
+    if float(np.abs(mono).max()) < SILENCE_PEAK:
+        raise AudioError(f"{name} is silent (peak below -80 dBFS): there is no speech to analyse.")
+    waveform = torch.from_numpy(np.ascontiguousarray(mono))
+    rate = int(sr)
+    if target_sr is not None and rate != target_sr:
+        waveform = resample(waveform, rate, target_sr)
+        rate = target_sr
+    return Audio(waveform=waveform, sample_rate=rate, original_sample_rate=int(sr),
+                 original_channels=int(info.channels), name=name)
+
+
+def resample(waveform: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:
+    """Band-limited sinc resampling (torchaudio), keeps dtype float32."""
+    if orig_sr == target_sr:
+        return waveform
+    return AF.resample(waveform, orig_freq=int(orig_sr), new_freq=int(target_sr))
+
+
+def to_wav_bytes(waveform: torch.Tensor | np.ndarray, sample_rate: int) -> bytes:
+    """Encode a mono waveform as 16-bit PCM WAV bytes (for playback widgets and tests)."""
+    arr = waveform.detach().cpu().numpy() if isinstance(waveform, torch.Tensor) else waveform
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(arr, dtype=np.float32), int(sample_rate), format="WAV",
+             subtype="PCM_16")
+    return buf.getvalue()

@@ -1,0 +1,49 @@
+"""Command line: ``python -m ser_core SUBCOMMAND ...``.
+
+Each module in this package defines ``register(subparsers)`` that adds one subcommand and
+sets ``handler`` on it (a function ``(args) -> int``). Modules are discovered, so adding a
+subcommand is adding a file. Heavy imports (torch, librosa) happen inside handlers so that
+``--help`` stays fast.
+
+Errors a user can cause (:class:`~ser_core.errors.SerError`) print one line beginning
+``error:`` on stderr and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ser_core",
+        description="Speech emotion recognition lab: features, corpora, models, training, jobs.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ser_core.errors import SerError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args) or 0)
+    except SerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

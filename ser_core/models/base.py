@@ -41,6 +41,7 @@ class InputSpec:
     """What a model eats.
 
     feature: feature kind name for ``ser_core.features.pipeline`` (e.g. ``"logmel_deltas"``).
+    params: overrides of that kind's feature config (e.g. ``{"n_mfcc": 40}``).
     segment_s: length of one training/inference segment in seconds (``None`` = whole clip).
     hop_s: hop between segments at inference (``None`` = ``segment_s``, no overlap).
     aggregation: how segment posteriors combine into the utterance posterior: ``"max"``
@@ -48,6 +49,7 @@ class InputSpec:
     """
 
     feature: str
+    params: dict = dataclasses.field(default_factory=dict)
     segment_s: float | None = 3.0
     hop_s: float | None = None
     aggregation: str = "mean"

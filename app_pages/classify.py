@@ -1,0 +1,79 @@
+"""Classify: a clip in (upload, microphone, corpus, demo), every model's answer out."""
+
+import streamlit as st
+
+from ui import figures
+from ui.state import current_clip, predict_current, service
+from ui.widgets import (clip_card, clip_picker, icon, failed_models_notice, no_models_notice)
+
+st.title("Classify a clip")
+st.caption("Drop a file, record yourself, or pick a clip from a corpus folder. Every installed "
+           "model answers; long clips are cut into the segments each model was trained on.")
+
+left, right = st.columns([5, 6], gap="large")
+with left:
+    clip_picker(key="classify")
+clip = current_clip()
+with right:
+    if clip is None:
+        st.info("No clip yet. Recorded or uploaded clips are kept for the Features, Explain and "
+                "Compare pages.", icon=":material/mic:")
+    else:
+        clip_card(clip)
+
+svc = service()
+failed_models_notice(svc.failed)
+if not len(svc):
+    no_models_notice()
+    st.stop()
+if clip is None:
+    st.stop()
+
+pred = predict_current(svc, clip)
+cons = pred.consensus
+st.divider()
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+c1.metric("Consensus", cons.top, f"{cons.top_prob:.0%} mean probability", delta_color="off",
+          delta_arrow="off")
+c2.metric("Models agreeing", f"{cons.votes[cons.top]} of {len(pred.models)}")
+c3.metric("Clip", f"{pred.duration_s:.1f} s")
+c4.metric("Time for all models", f"{pred.seconds * 1000:.0f} ms")
+if clip.label:
+    st.caption(f"The corpus says this clip is **{clip.label}**.")
+
+left, right = st.columns([3, 2], gap="large")
+with left.container(border=True):
+    st.markdown("**Consensus** · mean of the models' probabilities over the union of their label sets")
+    st.plotly_chart(figures.probability_bars(cons.labels, cons.probs, height=40 + 28 * len(cons.labels)),
+                    config={"displayModeBar": False}, key="cons_bars")
+with right.container(border=True):
+    st.markdown("**Votes** · each model's top answer")
+    st.dataframe([{"model": m.name, "answer": m.top, "confidence": m.top_prob} for m in pred.models],
+                 hide_index=True, width="stretch",
+                 column_config={"model": st.column_config.TextColumn(width="medium"),
+                                "answer": st.column_config.TextColumn(width="small"),
+                                "confidence": st.column_config.ProgressColumn(
+                                    "confidence", format="percent", min_value=0.0, max_value=1.0,
+                                    width="small")})
+
+st.subheader("Every model")
+per_row = 3
+for i in range(0, len(pred.models), per_row):
+    cols = st.columns(per_row)
+    for col, m in zip(cols, pred.models[i:i + per_row]):
+        with col.container(border=True):
+            st.markdown(f"**{m.name}** · {icon(m.top)} **{m.top}** {m.top_prob:.0%}")
+            st.caption(f"{m.model} · {len(m.segment_probs)} segment(s) of "
+                       f"{m.segment_s or pred.duration_s:.1f} s, {m.aggregation}-pooled · "
+                       f"{m.seconds * 1000:.0f} ms")
+            st.plotly_chart(figures.probability_bars(m.labels, m.probs, height=40 + 26 * len(m.labels)),
+                            config={"displayModeBar": False}, key=f"bars_{m.name}")
+
+long_models = [m for m in pred.models if len(m.segment_probs) > 1]
+if long_models:
+    st.subheader("Timeline")
+    st.caption("Segment by segment, as each model saw the clip before pooling.")
+    pick = st.selectbox("Model", [m.name for m in long_models], key="timeline_model")
+    m = next(x for x in long_models if x.name == pick)
+    st.plotly_chart(figures.timeline(m.segment_starts_s, m.segment_s, m.labels, m.segment_probs,
+                                     pred.duration_s), key="timeline")

@@ -1,0 +1,152 @@
+"""Train: submit training, cross-validation and fine-tuning jobs; watch them; cancel them."""
+
+import time
+
+import streamlit as st
+
+from ser_core.data import list_corpora, list_label_sets
+from ser_core.data import PROTOCOLS
+from ser_core.errors import SerError
+from ser_core.jobs import api as jobs
+from ser_core.models import list_models
+from ui import figures
+from ui import train_form as TF
+from ui.state import service
+from ui.widgets import default_corpus_root
+
+st.title("Train and fine-tune")
+st.caption("Jobs run in a separate worker process (the same `python -m ser_core ...` command "
+           "you could type), so they keep going when you close the page. Finished checkpoints "
+           "appear in Classify, Explain and Compare.")
+
+data_root = default_corpus_root()
+svc = service()
+ckpts = {m.name: str(m.path) for m in svc.models}
+corpus_names = [c for c in list_corpora() if c != "generic"] + ["generic"]
+with st.container(border=True):
+    job_type = st.radio("Job", list(TF.JOB_TYPES), horizontal=True, key="t_type")
+    kind = TF.JOB_TYPES[job_type]
+    c1, c2, c3 = st.columns(3)
+    model, checkpoint = "", ""
+    if kind == "finetune":
+        checkpoint = c1.selectbox("Checkpoint to fine-tune", list(ckpts) or ["(none installed)"],
+                                  key="t_ckpt")
+    else:
+        models = list_models()
+        model = c1.selectbox("Model", models, key="t_model",
+                             index=models.index("glam") if "glam" in models else 0)
+    corpora = c2.multiselect("Corpora" + (" (train and test)" if kind == "train" else ""),
+                             corpus_names, default=["emodb"], key="t_corpora")
+    labels = c3.selectbox("Label set", list_label_sets() + ["native"], key="t_labels",
+                          help="ekman7 maps every corpus to Ekman's 7 classes; native keeps a "
+                               "single corpus' own labels.")
+    d1, d2, d3, d4 = st.columns(4)
+    protocol, folds, test_corpora = "cross-corpus", 0, []
+    if kind == "train":
+        test_corpora = d1.multiselect("Test on", corpora, default=corpora[-1:], key="t_test",
+                                      help="Train on the other corpora, test on these.")
+    else:
+        protocols = [p for p in PROTOCOLS if p != "cross-corpus"]
+        protocol = d1.selectbox("Protocol", protocols, key="t_protocol",
+                                index=protocols.index("speaker-kfold") if "speaker-kfold" in protocols else 0,
+                                help="Speaker-independent unless it says speaker-dependent.")
+        if protocol in ("speaker-kfold", "speaker-dependent-random"):
+            folds = d2.number_input("Folds", 2, 20, 5, key="t_folds")
+    epochs = d3.number_input("Epochs (0 = recipe default)", 0, 500, 0, key="t_epochs")
+    max_speakers = d4.number_input("Speakers per corpus (0 = all)", 0, 100, 0, key="t_spk",
+                                   help="A small subset runs in minutes on a CPU.")
+    e1, e2, e3 = st.columns(3)
+    unfreeze, new_head = None, False
+    if kind == "finetune":
+        unfreeze = e1.slider("Layer groups to unfreeze (the last k)", 1, 3, 1, key="t_unfreeze",
+                             help="Seed 000 fine-tunes the last 1, 2 or 3 layers.")
+        new_head = e2.checkbox("New classifier head", key="t_newhead",
+                               help="Needed when the label set differs from the checkpoint's.")
+    device = e3.selectbox("Device", ["auto", "cpu", "cuda"], key="t_device")
+    roots = {}
+    cols = st.columns(max(1, len(corpora)))
+    for col, c in zip(cols, corpora):
+        roots[c] = col.text_input(f"{c} folder", value=TF.default_root(data_root, c), key=f"t_root_{c}")
+    submitted = st.button("Submit job", type="primary", icon=":material/play_arrow:", key="t_submit")
+
+if submitted:
+    req = TF.TrainRequest(job_type=job_type, corpora=corpora, roots=[roots.get(c, "") for c in corpora],
+                          labels=labels, model=model, checkpoint=ckpts.get(checkpoint, ""),
+                          protocol=protocol, folds=int(folds), epochs=int(epochs) or None,
+                          max_speakers=int(max_speakers) or None, device=device,
+                          unfreeze_last=unfreeze, new_head=new_head, test_corpora=test_corpora)
+    if not corpora:
+        st.error("Choose at least one corpus.")
+    elif not all(req.roots):
+        st.error("Give the folder of every corpus (under “Corpus folders”).")
+    elif req.kind() == "finetune" and not req.checkpoint:
+        st.error("There is no checkpoint to fine-tune yet: train one first.")
+    else:
+        try:
+            job = jobs.submit(req.kind(), req.argv())
+            st.session_state["t_job"] = job.id
+            st.success(f"Job {job.id} queued: `python -m ser_core {req.kind()} {' '.join(req.argv())}`",
+                       icon=":material/check_circle:")
+        except SerError as exc:
+            st.error(str(exc), icon=":material/error:")
+
+st.header("Jobs", divider="gray")
+
+
+@st.fragment(run_every=2.0)
+def monitor() -> None:
+    try:
+        all_jobs = jobs.list_jobs(limit=30)
+    except SerError as exc:
+        st.error(str(exc))
+        return
+    if not all_jobs:
+        st.info("No jobs yet. Submit one above.", icon=":material/inbox:")
+        return
+    st.dataframe([{"id": j.id, "kind": j.kind, "status": j.status,
+                   "progress": float(j.progress.get("fraction") or (1.0 if j.status == "succeeded" else 0.0)),
+                   "model": j.progress.get("model") or "", "fold": j.progress.get("fold"),
+                   "epoch": j.progress.get("epoch"),
+                   "elapsed": time.strftime("%H:%M:%S", time.gmtime(j.elapsed_s or 0)),
+                   "command": " ".join(j.command)} for j in all_jobs],
+                 hide_index=True, width="stretch",
+                 column_config={"id": st.column_config.NumberColumn(width="small"),
+                                "status": st.column_config.TextColumn(width="small"),
+                                "progress": st.column_config.ProgressColumn(format="percent", min_value=0.0,
+                                                                            max_value=1.0, width="small"),
+                                "command": st.column_config.TextColumn(width="large")})
+    ids = [j.id for j in all_jobs]
+    default = st.session_state.get("t_job", ids[0])
+    jid = st.selectbox("Job", ids, index=ids.index(default) if default in ids else 0, key="t_watch")
+    job = next(j for j in all_jobs if j.id == jid)
+    frac = float(job.progress.get("fraction") or (1.0 if job.status == "succeeded" else 0.0))
+    eta = job.progress.get("eta_s")
+    st.progress(min(max(frac, 0.0), 1.0),
+                text=f"Job {job.id} · {job.status} · {frac:.0%}" + (f" · about {eta / 60:.0f} min left"
+                                                                  if eta and not job.finished else ""))
+    if job.exit_reason and job.finished:
+        (st.success if job.status == "succeeded" else st.warning)(job.exit_reason)
+    if not job.finished and st.button("Cancel this job", key=f"t_cancel_{job.id}", icon=":material/stop:"):
+        with st.spinner("Stopping the job's processes…"):
+            job = jobs.cancel(job.id)
+        st.toast(f"Job {job.id}: {job.status}")
+    records = jobs.progress_history(job.id)
+    cur = TF.curves(records)
+    charts = [(cur["steps"], "training loss within epochs (running mean)", "loss", "t_steps"),
+              (cur["loss"], "loss per epoch", "cross-entropy", "t_loss"),
+              (cur["ua"], "validation UA per epoch", "UA %", "t_ua")]
+    charts = [c for c in charts if c[0]]
+    for col, (series, title, yaxis, key) in zip(st.columns(max(1, len(charts))), charts):
+        col.plotly_chart(figures.curves(series, title=title, xaxis="epoch", yaxis=yaxis, height=260),
+                         config={"displayModeBar": False}, key=f"{key}_{job.id}")
+    folds_done = TF.fold_results(records)
+    if folds_done:
+        st.dataframe(folds_done, hide_index=True)
+    with st.expander("Log", expanded=job.status == "failed"):
+        st.code(jobs.read_log(job.id, tail_bytes=6000) or "(empty)", language=None)
+    if job.checkpoint:
+        st.caption(f"Checkpoint: `{job.checkpoint}`" + (" · now listed in Classify and Compare"
+                                                         if job.status == "succeeded" else ""))
+
+
+monitor()

@@ -1,0 +1,107 @@
+"""``python -m ser_core predict AUDIO [AUDIO ...] [--checkpoint DIR ...] [--json]``
+
+Predicts the emotion of each audio file (folders are searched recursively for audio) with
+every installed checkpoint (``$SER_CHECKPOINTS_DIR`` or ``checkpoints/``) or with the given
+ones. Models load once for all inputs. A bad input among many gets ``{"path", "error"}`` and
+the others still get predictions; when every input fails the command exits with status 2
+and one ``error:`` line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("predict", help="predict the emotion of audio files with installed checkpoints",
+                       description=__doc__.split("\n\n", 1)[1],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files or folders of audio files")
+    p.add_argument("--checkpoint", action="append", metavar="DIR",
+                   help="a checkpoint directory or a folder of them (repeatable; default: every "
+                        "checkpoint under $SER_CHECKPOINTS_DIR or checkpoints/)")
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per input")
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.set_defaults(handler=run)
+
+
+def expand_inputs(items: list[str]) -> list[tuple[str, str | None]]:
+    """``(path, error)`` per input: folders become their audio files (sorted); a folder with
+    none becomes one entry with an error."""
+    out: list[tuple[str, str | None]] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES)
+            if files:
+                out += [(str(f), None) for f in files]
+            else:
+                out.append((item, f"{item} is a folder with no audio files "
+                                  f"({', '.join(sorted(AUDIO_SUFFIXES))})."))
+        else:
+            out.append((item, None))
+    return out
+
+
+def predict_inputs(service, inputs: list[tuple[str, str | None]]) -> list[dict]:
+    """The CLI's JSON objects, one per input; user errors become ``{"path", "error"}``."""
+    from ser_core.audio import load_audio
+    from ser_core.errors import SerError
+
+    results = []
+    for path, error in inputs:
+        if error:
+            results.append({"path": path, "error": error})
+            continue
+        try:
+            audio = load_audio(path, target_sr=None)
+            results.append(service.predict(audio).as_dict(path))
+        except SerError as exc:
+            results.append({"path": path, "error": str(exc)})
+    return results
+
+
+def format_text(results: list[dict]) -> str:
+    lines = []
+    for r in results:
+        if "error" in r:
+            lines.append(f"{r['path']}: error: {r['error']}")
+            continue
+        lines.append(f"{r['path']}  ({r['duration_s']:.2f} s, {r['sample_rate']} Hz)")
+        width = max(len(m["name"]) for m in r["models"])
+        for m in r["models"]:
+            ranked = sorted(zip(m["labels"], m["probs"]), key=lambda t: -t[1])
+            rest = "  ".join(f"{lab} {p:.2f}" for lab, p in ranked[1:4])
+            lines.append(f"  {m['name']:<{width}}  {m['top']:<10} {max(m['probs']):.2f}   ({rest})")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from ser_core.errors import CheckpointError, SerError
+    from ser_core.inference import InferenceService, checkpoints_dir
+
+    inputs = expand_inputs(args.audio)
+    service = InferenceService.from_paths(args.checkpoint, device=args.device)
+    if not len(service):
+        where = ", ".join(args.checkpoint) if args.checkpoint else str(checkpoints_dir())
+        why = "".join(f" {p}: {e}" for p, e in list(service.failed.items())[:1])
+        raise CheckpointError(
+            f"no usable checkpoint in {where}" + (f" (could not load{why})" if why else "")
+            + ". Train one (python -m ser_core train ... or the app's Train page) or pass "
+              "--checkpoint DIR.")
+    for path, why in service.failed.items():
+        print(f"warning: skipped checkpoint {path}: {why}", file=sys.stderr)
+    results = predict_inputs(service, inputs)
+    errors = [r for r in results if "error" in r]
+    if len(errors) == len(results):
+        if len(results) == 1:
+            raise SerError(errors[0]["error"])
+        raise SerError(f"none of the {len(results)} inputs could be used; the first: "
+                       f"{errors[0]['error']}")
+    print(json.dumps(results, indent=2) if args.json else format_text(results))
+    return 0

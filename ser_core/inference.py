@@ -1,0 +1,432 @@
+"""Inference service: load installed checkpoints once, predict emotions on audio.
+
+Used by the app (every page that shows a prediction) and by ``python -m ser_core predict``.
+
+A checkpoint (see :mod:`ser_core.checkpoint`) carries the model, its label names, its sample
+rate, its feature configuration and the feature normalisation it was trained with. For each
+clip and each model the service
+
+1. resamples the clip to the model's sample rate (once per rate),
+2. cuts it into segments as the model's ``input_spec`` says (length, hop),
+3. turns the segments into the model's input with the *same* function the trainer uses
+   (:func:`ser_core.training.featurize.prepare_batch`): features plus the stored normalisation,
+4. runs the model on all segments in one batch and pools the segment posteriors with the
+   model's own aggregation (``max`` for ACRNN, ``mean`` for the others),
+
+and returns the utterance posterior, the per-segment posteriors (the timeline of a long
+clip) and, across models, a consensus. :meth:`InferenceService.explain` does the same with
+:func:`ser_core.models.capture_attention` active and returns the attention maps with the
+features they refer to.
+
+The checkpoint folder is ``$SER_CHECKPOINTS_DIR`` when set, else ``checkpoints/`` at the
+root of the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+
+from ser_core.audio import Audio, resample
+from ser_core.checkpoint import find_checkpoints, load_checkpoint, read_meta
+from ser_core.errors import CheckpointError
+from ser_core.features.segments import aggregate_posteriors, segment_starts, segment_waveform
+from ser_core.models.base import InputSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ENV_CHECKPOINTS = "SER_CHECKPOINTS_DIR"
+
+
+def checkpoints_dir() -> Path:
+    """Where installed checkpoints live: ``$SER_CHECKPOINTS_DIR`` or ``<repo>/checkpoints``."""
+    env = os.environ.get(ENV_CHECKPOINTS)
+    return Path(env).expanduser() if env else REPO_ROOT / "checkpoints"
+
+
+def pick_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"``/``None``: CUDA when present, else CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def describe_device(device: torch.device) -> str:
+    """A sentence for the app: which device, and which GPU or how many CPU threads."""
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+# ---------------------------------------------------------------------------------------------
+# installed models
+
+
+@dataclass
+class InstalledModel:
+    """One loaded checkpoint."""
+
+    name: str                  # display name (the folder's path under the checkpoint root)
+    path: Path
+    model: torch.nn.Module
+    meta: dict[str, Any]
+    spec: InputSpec
+    prepare: Callable[[torch.Tensor], Any]   # (segments, samples) at sample_rate -> model input
+
+    @property
+    def arch(self) -> str:
+        return str(self.meta.get("model", ""))
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.meta["labels"])
+
+    @property
+    def sample_rate(self) -> int:
+        from ser_core import DEFAULT_SAMPLE_RATE
+
+        return int(self.meta.get("sample_rate") or DEFAULT_SAMPLE_RATE)
+
+    def summary(self) -> dict[str, Any]:
+        """What the app's Home and Compare pages list (no weights, JSON-safe)."""
+        meta = self.meta
+        return {
+            "name": self.name,
+            "model": self.arch,
+            "checkpoint": str(self.path),
+            "labels": self.labels,
+            "label_set": meta.get("label_set"),
+            "sample_rate": self.sample_rate,
+            "feature": self.spec.feature,
+            "segment_s": self.spec.segment_s,
+            "aggregation": self.spec.aggregation,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "corpora": meta.get("corpora") or meta.get("training_corpora") or meta.get("train_corpora"),
+            "protocol": meta.get("protocol"),
+            "metrics": meta.get("metrics"),
+        }
+
+
+def _complete_meta(model: torch.nn.Module, meta: dict) -> dict:
+    """``meta`` with the feature entries the trainer writes, filled from the model class when
+    an (older or hand-made) checkpoint lacks them, so that :func:`prepare_batch` can run."""
+    from ser_core import DEFAULT_SAMPLE_RATE
+    from ser_core.training.featurize import feature_meta
+
+    if meta.get("input_spec") and meta.get("feature"):
+        return meta
+    filled = feature_meta(type(model).input_spec, int(meta.get("sample_rate") or DEFAULT_SAMPLE_RATE))
+    return {**filled, **{k: v for k, v in meta.items() if v is not None}}
+
+
+def _build_prepare(meta: dict) -> Callable[[torch.Tensor], Any]:
+    """The trainer's own segments→model-input function (features + stored normalisation)."""
+    from ser_core.training.featurize import prepare_batch
+
+    return lambda segments: prepare_batch(meta, segments)
+
+
+def load_installed(directory: str | Path, device: torch.device, name: str | None = None) -> InstalledModel:
+    """Load one checkpoint directory with its feature preparation."""
+    from ser_core.training.featurize import spec_from_meta
+
+    directory = Path(directory)
+    model, meta = load_checkpoint(directory, device=device)
+    meta = _complete_meta(model, meta)
+    spec = spec_from_meta(meta)[0]
+    prepare = _build_prepare(meta)
+    return InstalledModel(name=name or directory.name, path=directory, model=model, meta=meta,
+                          spec=spec, prepare=prepare)
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class ModelPrediction:
+    """One model's answer for one clip."""
+
+    name: str
+    model: str
+    checkpoint: str
+    labels: list[str]
+    probs: list[float]                  # utterance posterior, sums to 1
+    segment_probs: list[list[float]]    # (n_segments, classes)
+    segment_starts_s: list[float]
+    segment_s: float | None
+    aggregation: str
+    seconds: float                      # wall time of this model on this clip
+
+    @property
+    def top(self) -> str:
+        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
+
+    @property
+    def top_prob(self) -> float:
+        return max(self.probs)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The CLI's JSON object for this model."""
+        return {"name": self.name, "checkpoint": self.checkpoint, "labels": self.labels,
+                "probs": [round(float(p), 6) for p in self.probs], "top": self.top}
+
+
+@dataclass
+class Consensus:
+    """Models combined: mean posterior over the union of label sets, and top-1 votes.
+
+    A model without a label contributes probability 0 to it; the mean is renormalised.
+    ``agreement`` is the share of models whose top label is the consensus top.
+    """
+
+    labels: list[str]
+    probs: list[float]
+    votes: dict[str, int]
+    agreement: float
+
+    @property
+    def top(self) -> str:
+        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
+
+    @property
+    def top_prob(self) -> float:
+        return max(self.probs)
+
+
+def consensus_of(predictions: Sequence[ModelPrediction]) -> Consensus | None:
+    if not predictions:
+        return None
+    labels: list[str] = []
+    for p in predictions:
+        labels += [lab for lab in p.labels if lab not in labels]
+    total = torch.zeros(len(labels), dtype=torch.float64)
+    for p in predictions:
+        for lab, prob in zip(p.labels, p.probs):
+            total[labels.index(lab)] += prob
+    total = total / total.sum().clamp_min(1e-12)
+    votes = {lab: 0 for lab in labels}
+    for p in predictions:
+        votes[p.top] += 1
+    probs = total.tolist()
+    top = labels[max(range(len(probs)), key=probs.__getitem__)]
+    return Consensus(labels=labels, probs=probs, votes=votes, agreement=votes[top] / len(predictions))
+
+
+@dataclass
+class ClipPrediction:
+    """Every model's answer for one clip."""
+
+    name: str
+    duration_s: float
+    sample_rate: int
+    models: list[ModelPrediction]
+    consensus: Consensus | None
+    seconds: float = 0.0
+
+    def as_dict(self, path: str | None = None) -> dict[str, Any]:
+        """The CLI's JSON object for this input."""
+        return {"path": path if path is not None else self.name,
+                "duration_s": round(self.duration_s, 4), "sample_rate": self.sample_rate,
+                "models": [m.as_dict() for m in self.models]}
+
+
+@dataclass
+class Explanation:
+    """What the Explain page draws for one model and one clip.
+
+    ``features``: the model input of each segment (tensor or dict of tensors, first axis =
+    segment); ``maps``: every :class:`~ser_core.models.AttentionProbe`'s output keyed by its
+    qualified name (first axis = segment; a list when a probe fires several times, e.g. per
+    layer); ``axes``: probe name → (axis name, dim) the weights sum to one over;
+    ``windows``: deformable attention windows (SERCT) by
+    :class:`~ser_core.models.layers.WindowProbe` name, ``(segments, heads, queries, 2)`` =
+    ``[L, R]`` in key frames. Segment start times are ``prediction.segment_starts_s``.
+    """
+
+    model: InstalledModel
+    prediction: ModelPrediction
+    waveform: torch.Tensor
+    sample_rate: int
+    features: Any
+    maps: dict[str, Any]
+    axes: dict[str, tuple[str, int]]
+    windows: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# the service
+
+
+class InferenceService:
+    """Holds loaded models; predicts on :class:`~ser_core.audio.Audio` clips.
+
+    Thread-safe for concurrent ``predict`` calls (Streamlit serves sessions from threads):
+    models are in eval mode and run under ``torch.inference_mode``; attention capture, which
+    installs hooks on shared modules, is serialised by a lock.
+    """
+
+    def __init__(self, models: Sequence[InstalledModel], device: torch.device,
+                 root: Path | None = None, failed: dict[str, str] | None = None) -> None:
+        self.models = list(models)
+        self.device = device
+        self.root = root
+        self.failed = dict(failed or {})   # checkpoint path -> why it could not be loaded
+        self._lock = threading.Lock()
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_paths(cls, paths: Iterable[str | Path] | None = None, device: str | None = "auto",
+                   strict: bool = False, extra: Iterable[tuple[str | Path, str]] = ()) -> "InferenceService":
+        """Load checkpoints: each path a checkpoint directory or a folder holding some.
+
+        ``paths=None`` uses :func:`checkpoints_dir` (which may be empty or missing). A given
+        path with no checkpoint at all raises :class:`CheckpointError`. ``extra`` adds
+        ``(checkpoint directory, display name)`` pairs (the app's finished training jobs).
+        A checkpoint that cannot be loaded is recorded in ``failed`` (or raises with
+        ``strict=True``) so that one broken folder never hides the others.
+        """
+        dev = pick_device(device)
+        default = paths is None
+        roots = [checkpoints_dir()] if default else [Path(p).expanduser() for p in paths]
+        todo: list[tuple[Path, str]] = []
+        for root in roots:
+            if (root / "config.json").is_file():
+                todo.append((root, root.name))
+                continue
+            dirs = find_checkpoints(root)
+            if not dirs and not default:
+                if not root.exists():
+                    raise CheckpointError(f"{root} does not exist.")
+                raise CheckpointError(f"{root} holds no checkpoint (a folder with "
+                                      f"model.safetensors and config.json).")
+            todo += [(d, str(d.relative_to(root))) for d in dirs]
+        todo += [(Path(d), str(n)) for d, n in extra]
+        loaded: list[InstalledModel] = []
+        failed: dict[str, str] = {}
+        seen: set[str] = set()
+        for directory, name in todo:
+            if str(directory.resolve()) in seen:
+                continue
+            seen.add(str(directory.resolve()))
+            try:
+                entry = load_installed(directory, dev, name)
+            except Exception as exc:  # a broken checkpoint must not hide the others
+                if strict:
+                    raise
+                failed[str(directory)] = f"{type(exc).__name__}: {exc}"
+                continue
+            taken = {m.name for m in loaded}
+            base, n = entry.name, 2
+            while entry.name in taken:
+                entry.name, n = f"{base} ({n})", n + 1
+            loaded.append(entry)
+        return cls(loaded, dev, roots[0] if default else None, failed)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def names(self) -> list[str]:
+        return [m.name for m in self.models]
+
+    def get(self, name: str) -> InstalledModel:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    # -- prediction --------------------------------------------------------------------------
+    def _run(self, entry: InstalledModel, waveform: torch.Tensor,
+             capture: bool = False) -> tuple[ModelPrediction, Any, dict, dict]:
+        from ser_core.models.base import capture_attention
+        from ser_core.models.layers import capture_windows
+
+        t0 = time.perf_counter()
+        spec = entry.spec
+        segs = segment_waveform(waveform, entry.sample_rate, spec.segment_s, spec.hop_s)
+        starts = segment_starts(segs.shape[0], entry.sample_rate, spec.segment_s, spec.hop_s)
+        with torch.inference_mode():
+            x = entry.prepare(segs.to(self.device))
+            maps: dict = {}
+            windows: dict = {}
+            if capture:
+                with self._lock, capture_attention(entry.model) as store, \
+                        capture_windows(entry.model) as wins:
+                    logits = entry.model(x)
+                maps, windows = dict(store), dict(wins)
+            else:
+                logits = entry.model(x)
+            seg_probs = torch.softmax(logits.float(), dim=-1).cpu()
+            probs = aggregate_posteriors(seg_probs, entry.spec.aggregation)
+        pred = ModelPrediction(
+            name=entry.name, model=entry.arch, checkpoint=str(entry.path), labels=entry.labels,
+            probs=probs.tolist(), segment_probs=seg_probs.tolist(), segment_starts_s=starts,
+            segment_s=entry.spec.segment_s, aggregation=entry.spec.aggregation,
+            seconds=time.perf_counter() - t0)
+        return pred, x, maps, windows
+
+    def _at_rate(self, audio: Audio, rate: int, cache: dict[int, torch.Tensor]) -> torch.Tensor:
+        if rate not in cache:
+            cache[rate] = resample(audio.waveform.float(), audio.sample_rate, rate)
+        return cache[rate]
+
+    def predict(self, audio: Audio, names: Sequence[str] | None = None) -> ClipPrediction:
+        """Every (or the named) model's prediction for ``audio``, plus their consensus."""
+        t0 = time.perf_counter()
+        chosen = self.models if names is None else [self.get(n) for n in names]
+        cache: dict[int, torch.Tensor] = {}
+        preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache))[0] for m in chosen]
+        return ClipPrediction(name=audio.name, duration_s=audio.duration_s,
+                              sample_rate=audio.original_sample_rate, models=preds,
+                              consensus=consensus_of(preds), seconds=time.perf_counter() - t0)
+
+    def explain(self, audio: Audio, name: str) -> Explanation:
+        """One model's prediction with its attention maps and the features they refer to."""
+        from ser_core.models.base import probe_axes
+
+        entry = self.get(name)
+        wave = self._at_rate(audio, entry.sample_rate, {})
+        pred, x, maps, windows = self._run(entry, wave, capture=True)
+        return Explanation(model=entry, prediction=pred, waveform=wave, sample_rate=entry.sample_rate,
+                           features=_cpu(x), maps=_cpu(maps), axes=probe_axes(entry.model),
+                           windows=_cpu(windows))
+
+
+def _cpu(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    if isinstance(x, dict):
+        return {k: _cpu(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_cpu(v) for v in x)
+    return x
+
+
+def installed_fingerprint(root: str | Path | None = None) -> tuple:
+    """A cheap value that changes when checkpoints are added, removed or rewritten
+    (for the app's cache key): ``(path, mtime)`` of every ``config.json``."""
+    root = Path(root) if root else checkpoints_dir()
+    out = []
+    for d in find_checkpoints(root):
+        try:
+            out.append((str(d), (d / "config.json").stat().st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(out)
+
+
+def installed_metas(root: str | Path | None = None) -> list[tuple[Path, dict]]:
+    """Metadata of every checkpoint under ``root`` without loading weights."""
+    root = Path(root) if root else checkpoints_dir()
+    out = []
+    for d in find_checkpoints(root):
+        try:
+            out.append((d, read_meta(d)))
+        except CheckpointError:
+            continue
+    return out

@@ -1,0 +1,287 @@
+"""The app in a real headless Chromium (Debian's, driven by Python playwright).
+
+A Streamlit server runs on a free local port with tiny untrained checkpoints. Chromium's fake
+microphone plays a WAV spoken by espeak-ng. Screenshots of every page go to
+``artifacts/screenshots/`` (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        "--disable-features=WebRtcHideLocalIpsWithMdns"]
+PAGES = ["Home", "Classify", "Live", "Features", "Explain", "Compare", "Train", "Datasets"]
+
+
+def _needs(what: str) -> None:
+    pytest.skip(f"needs {what}")
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory) -> Path:
+    exe = shutil.which("espeak-ng")
+    if not exe:
+        _needs("the espeak-ng program (apt-get install espeak-ng)")
+    path = tmp_path_factory.mktemp("speech") / "speech.wav"
+    subprocess.run([exe, "-w", str(path), "-s", "140",
+                    "Hello, this is a test of the emotion lab. I am speaking into a fake microphone."],
+                   check=True, capture_output=True)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+DATA_ROOT = Path(os.environ.get("SER_DATA_ROOT", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="module")
+def server(tiny_checkpoints, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    env = {**os.environ, "SER_CHECKPOINTS_DIR": str(tiny_checkpoints), "SER_RUNS_DIR": str(tmp / "runs"),
+           "SER_DATA_ROOT": str(DATA_ROOT)}
+    log = open(tmp / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+                             "--server.headless", "true", "--server.address", "127.0.0.1",
+                             "--server.port", str(port), "--browser.gatherUsageStats", "false",
+                             "--server.fileWatcherType", "none"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"streamlit did not start:\n{(tmp / 'server.log').read_text()[-3000:]}")
+        time.sleep(0.3)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    log.close()
+    assert proc.returncode is not None, "the server did not shut down"
+
+
+@pytest.fixture(scope="module")
+def browser(speech_wav):
+    if not Path(CHROMIUM).exists():
+        _needs("Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + [
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={speech_wav}"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx.grant_permissions(["microphone"], origin=server)
+    pg = ctx.new_page()
+    pg.set_default_timeout(90_000)
+    yield pg
+    ctx.close()
+
+
+def wait_idle(page, settle: float = 0.8) -> None:
+    """Wait until the script has finished running (no running-status widget for a while)."""
+    quiet_since = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        running = page.evaluate("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]')")
+        if running:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= settle:
+            return
+        time.sleep(0.1)
+    raise TimeoutError("the app kept running for 120 s")
+
+
+def open_page(page, server, name: str = "") -> None:
+    page.goto(f"{server}/{name.lower() if name != 'Home' else ''}")
+    page.wait_for_selector('[data-testid="stSidebarNav"]')
+    wait_idle(page)
+
+
+def go(page, name: str) -> None:
+    """Navigate with the sidebar (keeps the session, hence the current clip)."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
+    if name != "Home":
+        page.wait_for_url(f"**/{name.lower()}")
+    wait_idle(page, 1.5)
+
+
+def shot(page, name: str) -> Path:
+    """A screenshot of the whole page: Streamlit scrolls inside its main container, so the
+    viewport is stretched to the content's height first."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    height = page.evaluate("""() => Math.max(...['stMain', 'stAppViewContainer', 'stMainBlockContainer']
+        .map(id => document.querySelector(`[data-testid="${id}"]`))
+        .filter(Boolean).map(e => e.scrollHeight), document.body.scrollHeight)""")
+    page.set_viewport_size({"width": 1400, "height": int(min(max(height + 40, 1000), 14000))})
+    time.sleep(1.0)  # charts re-layout to the new size
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    return path
+
+
+def assert_predictions(page) -> None:
+    page.get_by_text("Models agreeing").first.wait_for()
+    wait_idle(page)
+    body = page.inner_text("body")
+    import re
+
+    assert "Models agreeing" in body and re.search(r"\d of [45]\b", body), body[:3000]
+    for name in ("acrnn", "glam", "parallel_cnn_transformer", "serct"):
+        assert name in body
+    assert "Traceback" not in body
+
+
+def drop_file(page, selector: str, path: Path, mime: str = "audio/wav") -> None:
+    """A real drag-and-drop: a ``drop`` event carrying the file on the dropzone."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    page.wait_for_selector(selector)
+    page.eval_on_selector(selector, """(zone, [b64, name, mime]) => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], name, {type: mime}));
+        for (const type of ['dragenter', 'dragover', 'drop']) {
+            zone.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }
+    }""", [data, path.name, mime])
+
+
+def test_drag_and_drop_upload_shows_predictions(page, server, speech_wav):
+    open_page(page, server, "Classify")
+    drop_file(page, '[data-testid="stFileUploaderDropzone"]', speech_wav)
+    wait_idle(page)
+    assert_predictions(page)
+    assert "speech.wav" in page.inner_text("body")
+    shot(page, "classify_upload")
+
+
+def test_microphone_recording_shows_predictions(page, server):
+    open_page(page, server, "Classify")
+    page.get_by_role("tab", name="Record").click()
+    page.get_by_role("button", name="Record", exact=True).click()
+    time.sleep(3.0)
+    page.get_by_role("button", name="Stop recording").click()
+    wait_idle(page)
+    assert_predictions(page)
+    body = page.inner_text("body")
+    assert "microphone.wav" in body and "microphone" in body
+    shot(page, "classify_microphone")
+
+
+def test_live_webrtc_streams_the_microphone(page, server):
+    open_page(page, server, "Live")
+    frame = page.frame_locator("iframe[title*='streamlit_webrtc'], iframe").first
+    frame.get_by_role("button", name="START").click()
+    # the first frame arrives ~0.8 s after START; predictions about every second
+    page.get_by_text("Listening ·").first.wait_for(timeout=60_000)
+    page.wait_for_function("() => document.body.innerText.includes('models)')", timeout=60_000)
+    page.get_by_text("Live log-mel").first.wait_for()  # the live picture (plotly SVG text)
+    time.sleep(2.5)
+    shot(page, "live_streaming")
+    frame.get_by_role("button", name="STOP").click()
+    page.wait_for_function(
+        "() => /stream stopped|Stopped\\. Press START/.test(document.body.innerText)", timeout=60_000)
+    wait_idle(page)
+    # what was streamed can become the current clip for the other pages
+    page.get_by_role("button", name="as the current clip").click()
+    page.get_by_text("Kept: open Classify").wait_for()
+    go(page, "Features")
+    assert "live.wav" in page.inner_text("body")
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
+def test_training_job_from_the_page_appears_in_compare(page, server, emodb_root):
+    """Submit a small real cross-validation from the Train page, watch it finish, then find
+    its checkpoint among the models of Compare."""
+    open_page(page, server, "Train")
+    choose(page, "Model", "parallel_cnn_transformer")
+    page.get_by_role("spinbutton", name="Folds").fill("2")
+    page.get_by_role("spinbutton", name="Epochs (0 = recipe default)").fill("1")
+    speakers = page.get_by_role("spinbutton", name="Speakers per corpus (0 = all)")
+    speakers.fill("4")
+    speakers.press("Enter")
+    wait_idle(page)
+    assert page.get_by_role("textbox", name="emodb folder").input_value() == str(emodb_root)
+    page.get_by_role("button", name="Submit job").click()
+    page.get_by_text("queued:").first.wait_for()
+    page.wait_for_function("() => /Job 1 · (succeeded|failed|cancelled)/.test(document.body.innerText)",
+                           timeout=400_000)
+    body = page.inner_text("body")
+    assert "Job 1 · succeeded" in body, body[-2000:]
+    page.get_by_text("validation UA").first.wait_for()
+    shot(page, "train_finished_job")
+    go(page, "Compare")
+    assert "job 1 · parallel_cnn_transformer" in page.inner_text("body")
+
+
+def test_screenshots_of_every_page(page, server, speech_wav):
+    open_page(page, server, "Home")
+    shot(page, "home")
+    go(page, "Classify")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(speech_wav))
+    wait_idle(page)
+    assert_predictions(page)
+    shot(page, "classify")
+    for name in PAGES[2:]:
+        go(page, name)
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "Error" not in page.title()
+        if name in ("Features", "Explain"):
+            assert "speech.wav" in body  # the clip chosen on Classify is shared
+        shot(page, name.lower())
+        if name == "Explain":
+            for model in ("parallel_cnn_transformer", "serct"):
+                choose(page, "Model", f"{model} ({model})")
+                shot(page, f"explain_{model}")
+        if name == "Compare":
+            for tab in ("Measured results", "Confusion matrices"):
+                page.get_by_role("tab", name=tab).click()
+                time.sleep(1.0)
+                shot(page, f"compare_{tab.split()[0].lower()}")
+    assert all((SHOTS / f"{n.lower()}.png").stat().st_size > 10_000 for n in PAGES)

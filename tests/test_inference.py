@@ -1,0 +1,242 @@
+"""The inference service and ``python -m ser_core predict`` on tiny real checkpoints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from ser_core.audio import Audio, load_audio
+from ser_core.checkpoint import load_checkpoint
+from ser_core.errors import CheckpointError
+from ser_core.features.segments import aggregate_posteriors, segment_waveform
+from ser_core.inference import InferenceService, checkpoints_dir, consensus_of
+from ser_core.testing import make_tiny_checkpoint
+from ser_core.training.featurize import prepare_batch
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = ("acrnn", "glam", "parallel_cnn_transformer", "serct")
+
+
+@pytest.fixture(scope="module")
+def ckpt_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("checkpoints")
+    for name in MODELS:
+        make_tiny_checkpoint(root / name, name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def service(ckpt_root) -> InferenceService:
+    return InferenceService.from_paths([ckpt_root], device="cpu")
+
+
+def clip(seconds: float, sr: int = 16000, freq: float = 220.0) -> Audio:
+    t = torch.arange(int(seconds * sr)) / sr
+    env = 0.5 * (1 - torch.cos(2 * torch.pi * 1.5 * t))
+    x = (0.3 * env * (torch.sin(2 * torch.pi * freq * t) + 0.4 * torch.sin(2 * torch.pi * 2 * freq * t))).float()
+    return Audio(waveform=x, sample_rate=sr, original_sample_rate=sr, original_channels=1, name="tone")
+
+
+def test_loads_every_checkpoint_once_with_names(service, ckpt_root):
+    assert service.names() == list(MODELS)
+    assert not service.failed
+    assert all(m.path.parent == ckpt_root for m in service.models)
+    summary = service.get("acrnn").summary()
+    assert summary["aggregation"] == "max" and summary["labels"][0] == "anger"
+
+
+def test_prediction_is_the_trainers_computation(service):
+    """Segments per input_spec, the trainer's prepare_batch (features + stored normalisation),
+    the model, softmax, then the model's own pooling: the service must give exactly that."""
+    audio = clip(7.3)
+    pred = service.predict(audio)
+    assert [m.name for m in pred.models] == list(MODELS)
+    for m in pred.models:
+        entry = service.get(m.name)
+        assert entry.meta["normalization"]["type"] == "mean_std"
+        segs = segment_waveform(audio.waveform, 16000, entry.spec.segment_s, entry.spec.hop_s)
+        model, meta = load_checkpoint(entry.path)
+        with torch.no_grad():
+            expected_seg = torch.softmax(model(prepare_batch(meta, segs)), -1)
+        expected = aggregate_posteriors(expected_seg, entry.spec.aggregation)
+        assert len(m.segment_probs) == segs.shape[0]
+        np.testing.assert_allclose(m.segment_probs, expected_seg.numpy(), atol=1e-5)
+        np.testing.assert_allclose(m.probs, expected.numpy(), atol=1e-5)
+        assert abs(sum(m.probs) - 1) < 1e-5
+        assert m.top == m.labels[int(np.argmax(m.probs))]
+    glam = next(m for m in pred.models if m.name == "glam")
+    assert glam.segment_starts_s[:3] == [0.0, 0.4, 0.8]  # 2 s windows every 0.4 s
+    acrnn = next(m for m in pred.models if m.name == "acrnn")
+    assert acrnn.aggregation == "max" and len(acrnn.segment_probs) == 3  # 7.3 s -> 3 x 3 s
+
+
+def test_normalisation_from_meta_is_applied(ckpt_root, tmp_path):
+    """Same weights without the stored statistics give a different answer."""
+    plain = make_tiny_checkpoint(tmp_path / "glam_plain", "glam", normalization=None)
+    svc = InferenceService.from_paths([ckpt_root / "glam", plain], device="cpu")
+    a, b = svc.predict(clip(3.0)).models
+    assert not np.allclose(a.probs, b.probs, atol=1e-4)
+
+
+def test_resamples_other_rates(service):
+    sr = 22050
+    audio22 = clip(3.0, sr=sr)
+    pred = service.predict(audio22)
+    assert pred.sample_rate == sr
+    ref = service.predict(Audio(load_audio(_wav_bytes(audio22.waveform.numpy(), sr)).waveform, 16000,
+                                sr, 1))
+    for a, b in zip(pred.models, ref.models):
+        np.testing.assert_allclose(a.probs, b.probs, atol=2e-3)
+
+
+def _wav_bytes(x: np.ndarray, sr: int) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    sf.write(buf, x, sr, format="WAV", subtype="FLOAT")
+    return buf.getvalue()
+
+
+def test_consensus_over_different_label_sets(service, ckpt_root, tmp_path):
+    other = make_tiny_checkpoint(tmp_path / "four", "parallel_cnn_transformer",
+                                 labels=("angry", "happy", "neutral", "sad"))
+    svc = InferenceService.from_paths([ckpt_root / "glam", other], device="cpu")
+    pred = svc.predict(clip(2.5))
+    cons = pred.consensus
+    assert set(cons.labels) == set(svc.get("glam").labels) | {"angry", "happy", "neutral", "sad"}
+    assert abs(sum(cons.probs) - 1) < 1e-6
+    assert sum(cons.votes.values()) == 2
+    # shared label "neutral": the mean of both models' probabilities, renormalised over 2 models
+    g, f = pred.models
+    assert cons.probs[cons.labels.index("neutral")] == pytest.approx(
+        (g.probs[g.labels.index("neutral")] + f.probs[f.labels.index("neutral")]) / 2, abs=1e-6)
+    assert consensus_of([]) is None
+
+
+def test_explain_returns_attention_of_each_kind(service):
+    audio = clip(4.0)
+    acrnn = service.explain(audio, "acrnn")
+    alpha = acrnn.maps["attention.probe"]
+    assert alpha.shape[0] == 2 and acrnn.axes["attention.probe"][0] == "time"
+    torch.testing.assert_close(alpha.sum(-1), torch.ones(2))
+    assert acrnn.features.shape[:2] == (2, 3)  # segments x (log-mel, delta, delta-delta)
+    pct = service.explain(audio, "parallel_cnn_transformer")
+    (name, maps), = pct.maps.items()
+    assert pct.axes[name][0] == "keys" and maps.dim() == 4
+    serct = service.explain(audio, "serct")
+    (wname, windows), = serct.windows.items()
+    assert windows.shape[-1] == 2 and bool((windows[..., 0] <= windows[..., 1]).all())
+    glam = service.explain(audio, "glam")
+    assert glam.maps == {} and glam.prediction.probs == service.predict(audio).models[1].probs
+
+
+def test_broken_checkpoint_does_not_hide_the_others(ckpt_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "mixed"
+    shutil.copytree(ckpt_root / "glam", root / "good")
+    (root / "broken").mkdir()
+    (root / "broken" / "config.json").write_text('{"model": "glam", "model_config": {}, "num_classes": 7, "labels": []}')
+    (root / "broken" / "model.safetensors").write_bytes(b"not safetensors")
+    svc = InferenceService.from_paths([root], device="cpu")
+    assert svc.names() == ["good"]
+    assert list(svc.failed) == [str(root / "broken")]
+
+
+def test_explicit_path_without_checkpoints_is_an_error(tmp_path):
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        InferenceService.from_paths([tmp_path])
+    with pytest.raises(CheckpointError, match="does not exist"):
+        InferenceService.from_paths([tmp_path / "nope"])
+
+
+def test_checkpoints_dir_is_configurable(monkeypatch, tmp_path, ckpt_root):
+    monkeypatch.setenv("SER_CHECKPOINTS_DIR", str(tmp_path))
+    assert checkpoints_dir() == tmp_path
+    assert len(InferenceService.from_paths(None)) == 0  # the default folder may be empty
+    monkeypatch.setenv("SER_CHECKPOINTS_DIR", str(ckpt_root))
+    assert InferenceService.from_paths(None).names() == list(MODELS)
+    monkeypatch.delenv("SER_CHECKPOINTS_DIR")
+    assert checkpoints_dir() == REPO / "checkpoints"
+
+
+# -- the predict CLI ----------------------------------------------------------------------
+
+@pytest.fixture
+def wavs(tmp_path, make_wav):
+    good = make_wav("good.wav", seconds=2.0)
+    stereo = make_wav("stereo44.wav", seconds=3.5, sr=44100, channels=2)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really a wav")
+    return good, stereo, bad
+
+
+def run_cli(args, capsys):
+    from ser_core.cli import main
+
+    rc = main(["predict", *map(str, args)])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_cli_json_one_object_per_input(wavs, ckpt_root, capsys):
+    good, stereo, bad = wavs
+    rc, out, err = run_cli([good, bad, stereo, "--checkpoint", ckpt_root, "--json"], capsys)
+    assert rc == 0
+    results = json.loads(out)
+    assert [r["path"] for r in results] == [str(good), str(bad), str(stereo)]
+    assert set(results[0]) == {"path", "duration_s", "sample_rate", "models"}
+    assert set(results[1]) == {"path", "error"} and "bad.wav" in results[1]["error"]
+    assert results[2]["sample_rate"] == 44100 and results[2]["duration_s"] == pytest.approx(3.5)
+    for r in (results[0], results[2]):
+        assert [m["name"] for m in r["models"]] == list(MODELS)
+        for m in r["models"]:
+            assert set(m) == {"name", "checkpoint", "labels", "probs", "top"}
+            assert len(m["probs"]) == len(m["labels"]) and abs(sum(m["probs"]) - 1) < 1e-4
+            assert m["top"] == m["labels"][int(np.argmax(m["probs"]))]
+
+
+def test_cli_folder_input_and_default_checkpoints(wavs, ckpt_root, capsys, monkeypatch):
+    good, stereo, bad = wavs
+    monkeypatch.setenv("SER_CHECKPOINTS_DIR", str(ckpt_root))
+    rc, out, _ = run_cli([good.parent, "--json"], capsys)
+    results = json.loads(out)
+    assert rc == 0 and sorted(Path(r["path"]).name for r in results) == ["bad.wav", "good.wav", "stereo44.wav"]
+    rc, out, _ = run_cli([good], capsys)  # human-readable
+    assert rc == 0 and "acrnn" in out and "good.wav" in out
+
+
+def test_cli_all_inputs_bad_exits_2_with_one_line(wavs, ckpt_root, capsys, tmp_path):
+    _, _, bad = wavs
+    rc, out, err = run_cli([bad, "--checkpoint", ckpt_root, "--json"], capsys)
+    assert rc == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and "bad.wav" in err
+    empty = tmp_path / "empty_dir"
+    empty.mkdir()
+    rc, out, err = run_cli([bad, empty, "--checkpoint", ckpt_root], capsys)
+    assert rc == 2 and err.startswith("error: none of the 2 inputs") and err.count("\n") == 1
+
+
+def test_cli_without_checkpoints_says_so(wavs, capsys, monkeypatch, tmp_path):
+    good, _, _ = wavs
+    monkeypatch.setenv("SER_CHECKPOINTS_DIR", str(tmp_path / "none"))
+    rc, out, err = run_cli([good], capsys)
+    assert rc == 2 and "no usable checkpoint" in err and "Train" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_cli_subprocess_no_traceback(wavs, ckpt_root):
+    good, _, bad = wavs
+    r = subprocess.run([sys.executable, "-m", "ser_core", "predict", str(bad), "--checkpoint", str(ckpt_root)],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "ser_core", "predict", str(good), "--checkpoint", str(ckpt_root),
+                        "--json"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["models"]

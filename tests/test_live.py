@@ -1,0 +1,145 @@
+"""Live page plumbing without a browser: synthetic ``av.AudioFrame``s as streamlit-webrtc
+delivers them (s16 packed, stereo, 48 kHz, 960 samples = 20 ms)."""
+
+from __future__ import annotations
+
+import queue
+
+import av
+import numpy as np
+import pytest
+
+from ser_core.live import (LiveAnalyzer, RollingBuffer, frames_to_mono, level_dbfs, make_resampler,
+                           pump)
+
+
+def webrtc_frames(signal_48k: np.ndarray, right: np.ndarray | None = None, size: int = 960):
+    """Cut a float signal into s16 stereo 48 kHz frames like Chromium's WebRTC track."""
+    right = signal_48k if right is None else right
+    pcm = np.stack([signal_48k, right], axis=1)
+    pcm = np.clip(pcm * 32767, -32768, 32767).astype(np.int16)
+    frames = []
+    for i in range(0, len(pcm) - size + 1, size):
+        f = av.AudioFrame.from_ndarray(pcm[i:i + size].reshape(1, -1), format="s16", layout="stereo")
+        f.sample_rate = 48000
+        f.pts = i
+        frames.append(f)
+    return frames
+
+
+def sine(freq: float, seconds: float, sr: int = 48000, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return amp * np.sin(2 * np.pi * freq * t)
+
+
+def test_frames_downmixed_and_resampled_to_16k_mono():
+    frames = webrtc_frames(sine(440, 1.0), right=sine(440, 1.0) * 0.0)
+    assert frames[0].samples == 960 and frames[0].layout.name == "stereo"
+    x = frames_to_mono(frames, make_resampler(16000))
+    assert x.dtype == np.float32
+    assert abs(len(x) - 16000) < 200  # the resampler holds back a few samples
+    spectrum = np.abs(np.fft.rfft(x[1000:9000]))
+    peak_hz = np.argmax(spectrum) * 16000 / 8000
+    assert abs(peak_hz - 440) < 4
+    # left 0.5 amplitude, right silent: the mono mix is the mean, 0.25
+    assert 0.24 < np.abs(x[2000:]).max() < 0.26
+    same = frames_to_mono(webrtc_frames(sine(440, 0.5, amp=0.9)), make_resampler(16000))
+    assert 0.88 < np.abs(same[1000:]).max() < 0.92  # identical channels: unchanged, no clipping
+
+
+def test_rolling_buffer_keeps_the_newest_samples():
+    buf = RollingBuffer(1.0, sample_rate=10)
+    buf.extend(np.arange(7))
+    np.testing.assert_array_equal(buf.latest(), np.arange(7))
+    buf.extend(np.arange(7, 15))
+    np.testing.assert_array_equal(buf.latest(), np.arange(5, 15))
+    np.testing.assert_array_equal(buf.latest(0.3), [12, 13, 14])
+    buf.extend(np.arange(100, 125))
+    np.testing.assert_array_equal(buf.latest(), np.arange(115, 125))
+    assert buf.total_seconds == pytest.approx(4.0) and buf.seconds_available == 1.0
+    buf.clear()
+    assert buf.latest().size == 0
+
+
+def test_level():
+    assert level_dbfs(np.zeros(10)) == float("-inf")
+    assert level_dbfs(np.full(10, 0.5)) == pytest.approx(-6.02, abs=0.01)
+
+
+class FakeService:
+    """Counts predictions; the real service is exercised in test_inference."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __len__(self):
+        return 1
+
+    def predict(self, audio):
+        from ser_core.inference import ClipPrediction, ModelPrediction, consensus_of
+
+        self.calls.append(audio)
+        m = ModelPrediction("m", "m", "x", ["a", "b"], [0.25, 0.75], [[0.25, 0.75]], [0.0], 3.0, "mean", 0.0)
+        return ClipPrediction("live", audio.duration_s, audio.sample_rate, [m], consensus_of([m]))
+
+
+def test_analyzer_window_interval_and_quiet_windows():
+    now = [0.0]
+    svc = FakeService()
+    an = LiveAnalyzer(svc, window_s=2.0, interval_s=1.0, clock=lambda: now[0])
+    an.feed(webrtc_frames(sine(200, 0.2)))
+    first = an.analyze()
+    assert first.prediction is None and "more audio" in first.reason
+    an.feed(webrtc_frames(sine(200, 3.0)))
+    assert not an.due()  # analysed at t=0
+    now[0] = 1.0
+    assert an.due()
+    upd = an.analyze()
+    assert upd.prediction is not None and upd.prediction.consensus.top == "b"
+    assert svc.calls[-1].duration_s == pytest.approx(2.0, abs=0.01)  # the newest window only
+    assert upd.log_mel is not None and upd.log_mel.shape[0] == 40
+    assert an.history[-1][1] == "b"
+    an.feed(webrtc_frames(sine(200, 2.5, amp=1e-5)))  # -100 dBFS: too quiet to classify
+    now[0] = 2.0
+    quiet = an.analyze()
+    assert quiet.prediction is None and "quiet" in quiet.reason.lower()
+
+
+class FakeReceiver:
+    def __init__(self, batches):
+        self.batches = list(batches)
+
+    def get_frames(self, timeout):
+        if not self.batches:
+            raise queue.Empty
+        return self.batches.pop(0)
+
+
+def test_pump_yields_updates_and_stops_when_frames_stop():
+    now = [0.0]
+    an = LiveAnalyzer(FakeService(), window_s=1.0, interval_s=1.0, clock=lambda: now[0])
+    frames = webrtc_frames(sine(300, 3.0))
+    batches = [frames[i:i + 50] for i in range(0, len(frames), 50)]  # 1 s per batch
+    rx = FakeReceiver(batches)
+
+    def get(timeout):
+        now[0] += 1.0
+        return rx.get_frames(timeout)
+
+    updates = list(pump(get, an, lambda: True, timeout_s=0.01))
+    assert len(updates) == 3 and all(u.prediction is not None for u in updates)
+
+
+def test_pump_stops_when_the_stream_stops_or_the_receiver_disappears():
+    an = LiveAnalyzer(FakeService())
+    playing = iter([True, True, False])
+    rx = FakeReceiver([webrtc_frames(sine(300, 0.1))] * 10)
+    assert list(pump(rx.get_frames, an, lambda: next(playing))) != None  # noqa: E711
+    assert len(rx.batches) == 8  # two batches read, then not playing
+
+    class Gone:
+        audio_receiver = None
+
+    ctx = Gone()
+    assert list(pump(lambda t: ctx.audio_receiver.get_frames(timeout=t), an, lambda: True,
+                     timeout_s=0.05)) == []

@@ -1,0 +1,241 @@
+"""Plotly figures for the app's pages: data in, figure out (no Streamlit, no computation).
+
+Each builder takes arrays that ``ser_core`` produced and only arranges them for display.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# one colour per emotion, stable across pages and models (unknown labels cycle the palette)
+EMOTION_COLORS = {
+    "anger": "#d62728", "angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd",
+    "fearful": "#9467bd", "happiness": "#ffbf00", "happy": "#ffbf00", "joy": "#ffbf00",
+    "neutral": "#7f7f7f", "calm": "#17becf", "sadness": "#1f77b4", "sad": "#1f77b4",
+    "surprise": "#ff7f0e", "surprised": "#ff7f0e", "boredom": "#bcbd22", "excited": "#e377c2",
+    "frustration": "#e377c2", "other": "#c7c7c7",
+}
+_PALETTE = ["#2ca02c", "#e377c2", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a"]
+HEATMAP = "Viridis"
+BASE_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
+                   font=dict(size=13))
+
+
+def color_of(label: str) -> str:
+    key = label.lower()
+    if key in EMOTION_COLORS:
+        return EMOTION_COLORS[key]
+    return _PALETTE[sum(map(ord, key)) % len(_PALETTE)]
+
+
+def _np(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _layout(fig: go.Figure, title: str = "", height: int = 300, **kw) -> go.Figure:
+    layout = {**BASE_LAYOUT, **kw}
+    if not title:  # no room reserved for a title that is not there
+        layout["margin"] = {**layout["margin"], "t": 10}
+    fig.update_layout(title=dict(text=title, x=0, font=dict(size=15)), height=height, **layout)
+    return fig
+
+
+# -- predictions ----------------------------------------------------------------------------
+
+def probability_bars(labels: Sequence[str], probs: Sequence[float], title: str = "",
+                     height: int = 260) -> go.Figure:
+    """Horizontal bars, most probable on top, each emotion in its colour."""
+    order = np.argsort(probs)
+    labs = [labels[i] for i in order]
+    vals = [float(probs[i]) for i in order]
+    fig = go.Figure(go.Bar(x=vals, y=labs, orientation="h", marker_color=[color_of(l) for l in labs],
+                           text=[f"{v:.0%}" for v in vals], textposition="outside",
+                           hovertemplate="%{y}: %{x:.1%}<extra></extra>", cliponaxis=False))
+    fig.update_xaxes(range=[0, 1.12], tickformat=".0%", showgrid=True)
+    return _layout(fig, title, height, showlegend=False)
+
+
+def timeline(segment_starts_s: Sequence[float], segment_s: float | None, labels: Sequence[str],
+             segment_probs: Sequence[Sequence[float]], duration_s: float, title: str = "") -> go.Figure:
+    """Stacked bars of segment posteriors over time, one bar per segment (centred on it; as
+    wide as the hop when segments overlap), the segment's top label above it."""
+    p = _np(segment_probs)
+    starts = np.asarray(segment_starts_s, dtype=float)
+    seg = float(segment_s or duration_s)
+    hop = float(starts[1] - starts[0]) if len(starts) > 1 else seg
+    width = min(seg, hop)
+    centres = starts + seg / 2
+    fig = go.Figure()
+    for j, lab in enumerate(labels):
+        fig.add_trace(go.Bar(x=centres, y=p[:, j], width=width * 0.96, name=lab,
+                             marker_color=color_of(lab),
+                             hovertemplate=f"{lab}: %{{y:.0%}} (segment centred at %{{x:.1f}} s)<extra></extra>"))
+    tops = [labels[int(i)] for i in p.argmax(1)]
+    fig.add_trace(go.Scatter(x=centres, y=[1.06] * len(centres), mode="text", text=tops,
+                             textfont=dict(size=11), showlegend=False, hoverinfo="skip"))
+    end = max(duration_s, float(starts[-1]) + seg)
+    if end > duration_s + 1e-3:
+        fig.add_vrect(x0=duration_s, x1=end, fillcolor="#888", opacity=0.12, line_width=0,
+                      annotation_text="zero padding", annotation_position="top left")
+    fig.update_layout(barmode="stack", bargap=0)
+    fig.update_yaxes(range=[0, 1.12], tickformat=".0%", title="probability")
+    fig.update_xaxes(title=f"time (s) · {seg:g} s segments every {hop:g} s", range=[0, end])
+    return _layout(fig, title, 300, legend=dict(orientation="h", y=-0.3))
+
+
+def model_matrix(model_names: Sequence[str], labels: Sequence[str], probs: np.ndarray,
+                 title: str = "") -> go.Figure:
+    """Models x labels heatmap of probabilities (the Compare page's overview)."""
+    z = _np(probs)
+    fig = go.Figure(go.Heatmap(z=z, x=list(labels), y=list(model_names), colorscale="Blues",
+                               zmin=0, zmax=1, text=[[f"{v:.0%}" for v in row] for row in z],
+                               texttemplate="%{text}", hovertemplate="%{y} · %{x}: %{z:.1%}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, 80 + 40 * len(model_names))
+
+
+def confusion(matrix: Sequence[Sequence[float]], labels: Sequence[str], title: str = "",
+              height: int = 360) -> go.Figure:
+    """Row-normalised confusion matrix (true rows, predicted columns)."""
+    z = _np(matrix).astype(float)
+    if z.max() > 1.0 + 1e-6:  # counts given: normalise rows for display
+        z = z / np.clip(z.sum(1, keepdims=True), 1e-12, None)
+    fig = go.Figure(go.Heatmap(z=z, x=list(labels), y=list(labels), colorscale="Blues", zmin=0, zmax=1,
+                               text=[[f"{v:.2f}" for v in row] for row in z], texttemplate="%{text}",
+                               showscale=False,
+                               hovertemplate="true %{y} → predicted %{x}: %{z:.1%}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title="true")
+    fig.update_xaxes(title="predicted")
+    return _layout(fig, title, height)
+
+
+# -- signals and features -------------------------------------------------------------------
+
+def waveform(x, sample_rate: int, title: str = "", t0: float = 0.0, color: str = "#1f77b4",
+             height: int = 220, max_points: int = 6000, name: str = "") -> go.Figure:
+    y = _np(x).reshape(-1)
+    step = max(1, len(y) // max_points)
+    t = t0 + np.arange(0, len(y), step) / sample_rate
+    fig = go.Figure(go.Scattergl(x=t, y=y[::step], mode="lines", line=dict(width=1, color=color),
+                                 name=name or "signal"))
+    fig.update_xaxes(title="time (s)")
+    return _layout(fig, title, height, showlegend=bool(name))
+
+
+def overlay(traces: Sequence[tuple[str, np.ndarray, str]], x=None, title: str = "",
+            xaxis: str = "", yaxis: str = "", height: int = 260, mode: str = "lines") -> go.Figure:
+    """Several curves on one axis: ``(name, y, colour)``."""
+    fig = go.Figure()
+    for name, y, color in traces:
+        y = _np(y).reshape(-1)
+        xs = np.arange(len(y)) if x is None else _np(x)
+        fig.add_trace(go.Scatter(x=xs, y=y, name=name, mode=mode, line=dict(width=1.3, color=color)))
+    fig.update_xaxes(title=xaxis)
+    fig.update_yaxes(title=yaxis)
+    return _layout(fig, title, height, legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+
+
+def heatmap(z, x=None, y=None, title: str = "", xaxis: str = "time (s)", yaxis: str = "",
+            colorscale: str = HEATMAP, height: int = 280, zmid: float | None = None,
+            colorbar: str = "", robust: bool = False) -> go.Figure:
+    """An image with row 0 at the bottom (frequency axes grow upwards).
+
+    ``zmid`` centres a diverging scale on that value; ``robust`` sets the colour range to the
+    1st-99th percentiles (symmetric around ``zmid`` when given), so that a few extreme
+    values (silence edges in deltas, c0 of MFCCs) do not wash out the rest.
+    """
+    z = _np(z).astype(float)
+    kw: dict = {}
+    if robust and np.isfinite(z).any():
+        finite = z[np.isfinite(z)]
+        if zmid is not None:
+            r = float(np.percentile(np.abs(finite - zmid), 99)) or 1.0
+            kw = dict(zmin=zmid - r, zmax=zmid + r)
+        else:
+            kw = dict(zmin=float(np.percentile(finite, 1)), zmax=float(np.percentile(finite, 99)))
+    fig = go.Figure(go.Heatmap(z=z, x=None if x is None else _np(x), y=None if y is None else _np(y),
+                               colorscale="RdBu_r" if zmid is not None else colorscale,
+                               zmid=None if kw else zmid, colorbar=dict(title=colorbar, thickness=12),
+                               **kw))
+    fig.update_xaxes(title=xaxis)
+    fig.update_yaxes(title=yaxis)
+    return _layout(fig, title, height)
+
+
+def filterbank(fb, freqs, title: str = "", height: int = 300) -> go.Figure:
+    """Every mel filter as a curve over frequency (seed 000 Fig. 6)."""
+    fb = _np(fb)
+    f = _np(freqs)
+    fig = go.Figure()
+    for m in range(fb.shape[0]):
+        fig.add_trace(go.Scatter(x=f, y=fb[m], mode="lines", line=dict(width=1),
+                                 hovertemplate=f"filter {m}: %{{y:.3g}} at %{{x:.0f}} Hz<extra></extra>",
+                                 showlegend=False))
+    fig.update_xaxes(title="frequency (Hz)")
+    fig.update_yaxes(title="weight")
+    return _layout(fig, title, height)
+
+
+def attention_over_features(image, times_s, alpha, alpha_times_s, title: str = "",
+                            yaxis: str = "mel band", height: int = 380,
+                            label: str = "attention αₜ") -> go.Figure:
+    """A feature image with the attention weights over time in a strip below it, on the same
+    time axis (ACRNN's alpha_t; what each moment receives in a transformer), with the level
+    of uniform attention as a dotted line."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.66, 0.34],
+                        vertical_spacing=0.04)
+    fig.add_trace(go.Heatmap(z=_np(image), x=_np(times_s), colorscale=HEATMAP, showscale=False,
+                             hovertemplate="%{x:.2f} s, band %{y}: %{z:.2f}<extra></extra>"), row=1, col=1)
+    a = _np(alpha).reshape(-1)
+    fig.add_trace(go.Scatter(x=_np(alpha_times_s), y=a, mode="lines", name=label,
+                             line=dict(color="#d62728", width=2), fill="tozeroy",
+                             fillcolor="rgba(214,39,40,0.18)",
+                             hovertemplate="%{x:.2f} s: %{y:.4f}<extra></extra>"), row=2, col=1)
+    fig.add_hline(y=1.0 / max(len(a), 1), line=dict(color="#555", dash="dot", width=1), row=2, col=1)
+    fig.update_yaxes(title_text=yaxis, row=1, col=1)
+    fig.update_yaxes(title_text="weight", rangemode="tozero", tickformat=".2~g", row=2, col=1)
+    fig.update_xaxes(title_text="time (s)", row=2, col=1)
+    return _layout(fig, title, height, showlegend=False)
+
+
+def windows_plot(windows, frame_s: float, head: int, title: str = "", height: int = 340) -> go.Figure:
+    """Deformable attention windows: for each query frame, the key span [L, R] of one head."""
+    w = _np(windows)[head]  # (queries, 2)
+    q = np.arange(w.shape[0]) * frame_s
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=q, y=w[:, 0] * frame_s, mode="lines", line=dict(width=0),
+                             showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=q, y=w[:, 1] * frame_s, mode="lines", line=dict(width=0),
+                             fill="tonexty", fillcolor="rgba(31,119,180,0.35)", name="window [L, R]"))
+    fig.add_trace(go.Scatter(x=q, y=q, mode="lines", line=dict(color="#444", dash="dot", width=1),
+                             name="query position"))
+    fig.update_xaxes(title="query time (s)")
+    fig.update_yaxes(title="key time (s)")
+    return _layout(fig, title, height, legend=dict(orientation="h", y=1.1, x=1, xanchor="right"))
+
+
+def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str = "",
+           xaxis: str = "epoch", yaxis: str = "", height: int = 280) -> go.Figure:
+    """Training curves: name → (x, y)."""
+    fig = go.Figure()
+    for name, (xs, ys) in series.items():
+        fig.add_trace(go.Scatter(x=list(xs), y=list(ys), mode="lines+markers", name=name,
+                                 marker=dict(size=5)))
+    fig.update_xaxes(title=xaxis)
+    fig.update_yaxes(title=yaxis)
+    return _layout(fig, title, height, legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+
+
+def counts_bar(counts: dict[str, int], title: str = "", color_by_emotion: bool = True,
+               height: int = 280) -> go.Figure:
+    keys = list(counts)
+    fig = go.Figure(go.Bar(x=keys, y=[counts[k] for k in keys], text=[counts[k] for k in keys],
+                           textposition="outside", cliponaxis=False,
+                           marker_color=[color_of(k) for k in keys] if color_by_emotion else "#4c78a8"))
+    return _layout(fig, title, height, showlegend=False)

@@ -1,0 +1,119 @@
+"""The Train page's form as data: widget values → the CLI arguments a job runs, and the
+progress records of a job → curves. (The jobs service checks the arguments with the real
+CLI parser when the job is submitted.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+JOB_TYPES = {
+    "Cross-validation": "cv",
+    "Cross-corpus (train A, test B)": "train",
+    "Fine-tune a checkpoint": "finetune",
+}
+
+
+@dataclass
+class TrainRequest:
+    job_type: str                       # a key of JOB_TYPES
+    corpora: list[str]
+    roots: list[str]
+    labels: str = "ekman7"
+    model: str = ""
+    checkpoint: str = ""
+    protocol: str = "speaker-kfold"
+    folds: int = 5
+    epochs: int | None = None
+    max_speakers: int | None = None
+    device: str = "auto"
+    unfreeze_last: int | None = None      # fine-tuning: the last k layer groups
+    new_head: bool = False
+    test_corpora: list[str] = field(default_factory=list)
+
+    def kind(self) -> str:
+        return JOB_TYPES[self.job_type]
+
+    def argv(self) -> list[str]:
+        """The arguments after ``python -m ser_core KIND``."""
+        kind = self.kind()
+        args: list[str] = []
+        if kind == "finetune":
+            args += ["--checkpoint", self.checkpoint]
+        else:
+            args += ["--model", self.model]
+        args += ["--corpus", ",".join(self.corpora), "--root", ",".join(self.roots)]
+        if self.labels:
+            args += ["--labels", self.labels]
+        protocol = "cross-corpus" if self.job_type.startswith("Cross-corpus") else self.protocol
+        args += ["--protocol", protocol]
+        if protocol == "cross-corpus" and self.test_corpora:
+            args += ["--test-corpora", ",".join(self.test_corpora)]
+        if protocol in ("speaker-kfold", "speaker-dependent-random") and self.folds:
+            args += ["--folds", str(int(self.folds))]
+        if self.epochs:
+            args += ["--epochs", str(int(self.epochs))]
+        if self.max_speakers:
+            args += ["--max-speakers", str(int(self.max_speakers))]
+        if self.device != "auto":
+            args += ["--device", self.device]
+        if kind == "finetune":
+            if self.unfreeze_last:
+                args += ["--unfreeze-last", str(int(self.unfreeze_last))]
+            if self.new_head:
+                args += ["--new-head"]
+        return args
+
+
+def default_root(data_root: str, corpus: str) -> str:
+    if not data_root:
+        return ""
+    p = Path(data_root) / corpus
+    return str(p) if p.is_dir() else ""
+
+
+def curves(records: list[dict[str, Any]]) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """``{"loss": {series: (x, y)}, "ua": {...}, "steps": {...}}`` from progress records:
+    per-epoch training/validation loss and validation UA (``epoch_end``), and the running
+    training loss within epochs (``step``, x = epoch - 1 + step / steps), one series per fold."""
+    loss: dict[str, tuple[list[float], list[float]]] = {}
+    ua: dict[str, tuple[list[float], list[float]]] = {}
+    steps: dict[str, tuple[list[float], list[float]]] = {}
+    for r in records:
+        if r.get("event") == "step" and r.get("loss") is not None and r.get("steps"):
+            x = float(r.get("epoch", 1)) - 1 + float(r.get("step", 0)) / float(r["steps"])
+            series = steps.setdefault(f"fold {r.get('fold', 0)}", ([], []))
+            series[0].append(x)
+            series[1].append(float(r["loss"]))
+        if r.get("event") != "epoch_end":
+            continue
+        fold = r.get("fold", 0)
+        x = float(r.get("epoch", 0))
+        tag = f"fold {fold}"
+        if r.get("train_loss") is not None:
+            loss.setdefault(f"train {tag}", ([], []))
+            loss[f"train {tag}"][0].append(x)
+            loss[f"train {tag}"][1].append(float(r["train_loss"]))
+        val = r.get("val") or {}
+        if val.get("loss") is not None:
+            loss.setdefault(f"val {tag}", ([], []))
+            loss[f"val {tag}"][0].append(x)
+            loss[f"val {tag}"][1].append(float(val["loss"]))
+        if val.get("ua") is not None:
+            ua.setdefault(f"val UA {tag}", ([], []))
+            ua[f"val UA {tag}"][0].append(x)
+            ua[f"val UA {tag}"][1].append(100 * float(val["ua"]))
+    return {"loss": loss, "ua": ua, "steps": steps}
+
+
+def fold_results(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per finished fold (``fold_end`` records): test WA/UA/F1 in percent."""
+    rows = []
+    for r in records:
+        if r.get("event") == "fold_end":
+            t = r.get("test") or {}
+            rows.append({"fold": r.get("fold"), "best epoch": r.get("best_epoch"),
+                         **{k.upper(): None if t.get(k) is None else round(100 * float(t[k]), 2)
+                            for k in ("wa", "ua", "weighted_f1", "macro_f1")}})
+    return rows

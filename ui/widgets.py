@@ -1,0 +1,207 @@
+"""Widgets several pages share: choosing the clip, showing it, the no-models notice."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from ser_core.errors import SerError
+from ui import figures
+from ui.state import Clip, current_clip, make_clip, set_clip
+
+AUDIO_TYPES = ["wav", "flac", "ogg", "oga", "opus", "mp3"]
+# Material Symbols (bundled with Streamlit, so they render without any emoji font)
+ICONS = {"anger": "sentiment_extremely_dissatisfied", "disgust": "sick", "fear": "sentiment_stressed",
+         "happiness": "sentiment_very_satisfied", "joy": "sentiment_very_satisfied",
+         "neutral": "sentiment_neutral", "calm": "sentiment_calm", "sadness": "sentiment_sad",
+         "surprise": "sentiment_excited", "boredom": "sentiment_dissatisfied"}
+_ALIASES = {"angry": "anger", "fearful": "fear", "happy": "happiness", "sad": "sadness",
+            "surprised": "surprise", "disgusted": "disgust", "bored": "boredom"}
+
+
+def icon(label: str) -> str:
+    """A Markdown icon for an emotion (``:material/...:``), for text that renders Markdown."""
+    key = _ALIASES.get(label.lower(), label.lower())
+    return f":material/{ICONS.get(key, 'theater_comedy')}:"
+
+
+def default_corpus_root() -> str:
+    """``$SER_DATA_ROOT`` or ``../shared/data`` beside the repository, when present."""
+    env = os.environ.get("SER_DATA_ROOT")
+    if env:
+        return env
+    guess = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return str(guess) if guess.is_dir() else ""
+
+
+def corpus_folder_input(key: str, label: str = "Corpus folder on this machine") -> str:
+    """A folder text box; when it holds several corpora, a choice among them. Returns a path."""
+    from ui.corpora import subfolders
+
+    root = st.text_input(label, value=default_corpus_root(), key=f"{key}_root",
+                         placeholder="/path/to/ravdess",
+                         help="Any folder of audio files. RAVDESS, Emo-DB, EMOVO, TESS, SAVEE, "
+                              "CREMA-D, ESD, AESDD, IEMOCAP, SEAC in their published layout, or "
+                              "one folder per emotion, are recognised and show the true emotion.")
+    subs = subfolders(root) if root else []
+    if subs:
+        sub = st.radio("Corpus", subs, horizontal=True, key=f"{key}_sub")
+        return str(Path(root) / sub)
+    return root
+
+
+def accept_clip(data: bytes, name: str, source: str, marker: str, label: str | None = None,
+            note: str = "") -> None:
+    """Decode a new input once (``marker`` identifies it across reruns) and make it current."""
+    if st.session_state.get("_clip_marker") == marker:
+        return
+    st.session_state["_clip_marker"] = marker
+    try:
+        set_clip(make_clip(data, name, source, label, note))
+        st.session_state.pop("_clip_error", None)
+    except SerError as exc:
+        st.session_state["_clip_error"] = str(exc)
+
+
+def clip_picker(key: str = "pick") -> None:
+    """Tabs to upload, record, pick from a corpus folder or use the demo clip.
+
+    A new input becomes the session's current clip; unusable audio shows the audio layer's
+    sentence with ``st.error`` (never a traceback).
+    """
+    up, rec, corpus, demo = st.tabs([":material/upload: Upload", ":material/mic: Record",
+                                     ":material/folder_open: From a corpus",
+                                     ":material/auto_awesome: Demo clip"])
+    with up:
+        f = st.file_uploader("Drag and drop an audio file (WAV, FLAC, OGG, MP3)", type=AUDIO_TYPES,
+                             key=f"{key}_upload")
+        if f is not None:
+            accept_clip(f.getvalue(), f.name, "upload", f"upload:{f.file_id}")
+    with rec:
+        r = st.audio_input("Record with your microphone", key=f"{key}_mic", sample_rate=16000)
+        if r is not None:
+            accept_clip(r.getvalue(), "microphone.wav", "microphone", f"mic:{r.file_id}")
+    with corpus:
+        _corpus_tab(key)
+    with demo:
+        from ser_core.demo import DEMO_TEXT
+
+        st.caption(f'A sentence spoken by espeak-ng ("{DEMO_TEXT}"), or a synthetic voiced tone '
+                   "where espeak-ng is missing. It is not emotional speech: use it to see the "
+                   "pipeline work.")
+        if st.button("Use the demo clip", key=f"{key}_demo", icon=":material/auto_awesome:"):
+            from ser_core.demo import demo_wav_bytes
+
+            data, what = _demo_bytes()
+            accept_clip(data, "demo.wav", "demo", f"demo:{len(data)}", note=what)
+    if err := st.session_state.get("_clip_error"):
+        st.error(err, icon=":material/error:")
+
+
+@st.cache_data(show_spinner=False)
+def _demo_bytes() -> tuple[bytes, str]:
+    from ser_core.demo import demo_wav_bytes
+
+    return demo_wav_bytes()
+
+
+@st.cache_data(show_spinner="Listing the folder…", ttl=300)
+def list_corpus(root: str) -> tuple[list[tuple[str, str | None, str | None]], str]:
+    """``([(path, emotion, speaker)], description)`` of the audio under ``root``.
+
+    Uses the data layer's corpus detection when it recognises the folder (so emotions are
+    known), else lists audio files with unknown labels.
+    """
+    from ui.corpora import list_clips
+
+    return list_clips(root)
+
+
+def _corpus_tab(key: str) -> None:
+    root = corpus_folder_input(key)
+    if not root:
+        st.caption("Point at a folder of audio files.")
+        return
+    try:
+        clips, what = list_corpus(root)
+    except SerError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    if not clips:
+        st.warning(f"No audio files under {root}.")
+        return
+    st.caption(what)
+    emotions = sorted({e for _, e, _ in clips if e})
+    c1, c2 = st.columns([1, 2])
+    emo = c1.selectbox("Emotion", ["any"] + emotions, key=f"{key}_emo") if emotions else "any"
+    shown = [c for c in clips if emo == "any" or c[1] == emo]
+    idx = c2.selectbox("File", range(len(shown)), key=f"{key}_file",
+                       format_func=lambda i: _clip_title(root, shown[i]))
+    if st.button("Use this clip", key=f"{key}_use", icon=":material/check:"):
+        path, label, speaker = shown[idx]
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            st.error(f"{path} could not be read: {exc.strerror}.")
+            return
+        accept_clip(data, Path(path).name, "corpus", f"corpus:{path}", label=label,
+                note=f"speaker {speaker}" if speaker else "")
+
+
+def _clip_title(root: str, c: tuple[str, str | None, str | None]) -> str:
+    path, emo, spk = c
+    try:
+        rel = str(Path(path).relative_to(root))
+    except ValueError:
+        rel = path
+    return f"{rel}  ·  {emo}" if emo else rel
+
+
+def clip_card(clip: Clip, waveform: bool = True) -> None:
+    """Playback and facts about the current clip."""
+    a = clip.audio
+    facts = [f"**{a.name or 'clip'}**", f"{a.duration_s:.2f} s",
+             f"{a.original_sample_rate} Hz", "stereo" if a.original_channels == 2 else
+             ("mono" if a.original_channels == 1 else f"{a.original_channels} channels"), clip.source]
+    if clip.label:
+        facts.append(f"true emotion: {icon(clip.label)} **{clip.label}**")
+    st.markdown(" · ".join(facts))
+    if clip.note:
+        st.caption(clip.note)
+    st.audio(clip.data, format=clip.mime)
+    if waveform:
+        st.plotly_chart(figures.waveform(a.waveform, a.sample_rate, height=140),
+                        config={"displayModeBar": False}, key=f"wave_{clip.id}")
+
+
+def require_clip(picker_label: str = "Choose a clip") -> Clip | None:
+    """The current clip with its card; when there is none, the picker (returns None)."""
+    clip = current_clip()
+    with st.expander(picker_label if clip is None else "Use another clip", expanded=clip is None):
+        clip_picker(key="side")
+    clip = current_clip()
+    if clip is None:
+        st.info("No clip yet: upload, record, pick one from a corpus or use the demo clip above. "
+                "The clip you choose on any page is kept for the others.", icon=":material/mic:")
+        return None
+    clip_card(clip)
+    return clip
+
+
+def no_models_notice() -> None:
+    from ser_core.inference import checkpoints_dir
+
+    st.warning(
+        f"No trained models are installed yet (nothing in `{checkpoints_dir()}`). "
+        "Train one on the **Train** page (or `python -m ser_core train ...`); finished "
+        "checkpoints appear here automatically.", icon=":material/model_training:")
+    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
+
+
+def failed_models_notice(failed: dict[str, str]) -> None:
+    if failed:
+        with st.expander(f":material/warning: {len(failed)} checkpoint(s) could not be loaded"):
+            for path, why in failed.items():
+                st.markdown(f"- `{path}`: {why}")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from ui import figures
 from ui.state import current_clip, predict_current, service
-from ui.widgets import (clip_card, clip_picker, icon, failed_models_notice, no_models_notice)
+from ui.widgets import clip_card, clip_picker, failed_models_notice, no_models_notice
 
 st.title("Classify a clip")
 st.caption("Drop a file, record yourself, or pick a clip from a corpus folder. Every installed "
@@ -48,26 +48,24 @@ with left.container(border=True):
                     config={"displayModeBar": False}, key="cons_bars")
 with right.container(border=True):
     st.markdown("**Votes** · each model's top answer")
-    st.dataframe([{"model": m.name, "answer": m.top, "confidence": m.top_prob} for m in pred.models],
+    st.dataframe([{"model": m.name, "answer": m.top, "confidence": m.top_prob,
+                   "ms": round(1000 * m.seconds)} for m in pred.models],
                  hide_index=True, width="stretch",
                  column_config={"model": st.column_config.TextColumn(width="medium"),
                                 "answer": st.column_config.TextColumn(width="small"),
                                 "confidence": st.column_config.ProgressColumn(
                                     "confidence", format="percent", min_value=0.0, max_value=1.0,
-                                    width="small")})
+                                    width="small"),
+                                "ms": st.column_config.NumberColumn("ms", width="small",
+                                                                    help="this model's time on this clip")})
 
 st.subheader("Every model")
-per_row = 3
-for i in range(0, len(pred.models), per_row):
-    cols = st.columns(per_row)
-    for col, m in zip(cols, pred.models[i:i + per_row]):
-        with col.container(border=True):
-            st.markdown(f"**{m.name}** · {icon(m.top)} **{m.top}** {m.top_prob:.0%}")
-            st.caption(f"{m.model} · {len(m.segment_probs)} segment(s) of "
-                       f"{m.segment_s or pred.duration_s:.1f} s, {m.aggregation}-pooled · "
-                       f"{m.seconds * 1000:.0f} ms")
-            st.plotly_chart(figures.probability_bars(m.labels, m.probs, height=40 + 26 * len(m.labels)),
-                            config={"displayModeBar": False}, key=f"bars_{m.name}")
+st.caption("Each model's own probabilities; a clip longer than a model's segment is cut into "
+           "segments whose posteriors are pooled (max for ACRNN, mean for the others).")
+st.plotly_chart(figures.probability_grid(
+    [m.name for m in pred.models], [m.labels for m in pred.models], [m.probs for m in pred.models],
+    [f"{m.model} · {len(m.segment_probs)} × {m.segment_s or pred.duration_s:.1f} s, {m.aggregation}"
+     for m in pred.models]), config={"displayModeBar": False}, key="model_grid")
 
 long_models = [m for m in pred.models if len(m.segment_probs) > 1]
 if long_models:

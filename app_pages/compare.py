@@ -3,6 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
+from ser_core.inference import canonical_label
 from ui import figures
 from ui import metrics as M
 from ui.state import predict_current, service
@@ -44,7 +45,7 @@ with tab_clip:
                        "pooling": m.aggregation, "time ms": round(1000 * m.seconds)} for m in preds],
                      hide_index=True, width="stretch")
         if clip.label:
-            right = [m.name for m in preds if m.top.lower().startswith(clip.label.lower()[:3])]
+            right = [m.name for m in preds if canonical_label(m.top) == canonical_label(clip.label)]
             st.caption(f"True emotion: **{clip.label}**. Models that agree: "
                        f"{', '.join(right) if right else 'none'}.")
 

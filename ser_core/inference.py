@@ -181,8 +181,11 @@ class ModelPrediction:
 class Consensus:
     """Models combined: mean posterior over the union of label sets, and top-1 votes.
 
-    A model without a label contributes probability 0 to it; the mean is renormalised.
-    ``agreement`` is the share of models whose top label is the consensus top.
+    Labels are compared by meaning, not spelling: each passes through the ekman7 label set's
+    table of common synonyms (``anger`` and ``angry`` are one class, ``fearful`` is ``fear``);
+    labels outside it (``calm``, ``boredom``) stay as they are. A model without a label
+    contributes probability 0 to it; the mean is renormalised. ``agreement`` is the share of
+    models whose top label is the consensus top.
     """
 
     labels: list[str]
@@ -199,20 +202,35 @@ class Consensus:
         return max(self.probs)
 
 
+def _synonyms() -> dict[str, str]:
+    try:
+        from ser_core.data import EKMAN7
+
+        return {k: v for k, v in EKMAN7.table("generic").items() if v}
+    except Exception:  # the data layer's table is a convenience, not a requirement
+        return {}
+
+
+def canonical_label(label: str, table: dict[str, str] | None = None) -> str:
+    """``label`` under its common name (ekman7's synonym table), else unchanged."""
+    table = _synonyms() if table is None else table
+    return table.get(label.strip().lower(), label)
+
+
 def consensus_of(predictions: Sequence[ModelPrediction]) -> Consensus | None:
     if not predictions:
         return None
+    table = _synonyms()
     labels: list[str] = []
     for p in predictions:
-        labels += [lab for lab in p.labels if lab not in labels]
+        labels += [c for c in (canonical_label(lab, table) for lab in p.labels) if c not in labels]
     total = torch.zeros(len(labels), dtype=torch.float64)
-    for p in predictions:
-        for lab, prob in zip(p.labels, p.probs):
-            total[labels.index(lab)] += prob
-    total = total / total.sum().clamp_min(1e-12)
     votes = {lab: 0 for lab in labels}
     for p in predictions:
-        votes[p.top] += 1
+        for lab, prob in zip(p.labels, p.probs):
+            total[labels.index(canonical_label(lab, table))] += prob
+        votes[canonical_label(p.top, table)] += 1
+    total = total / total.sum().clamp_min(1e-12)
     probs = total.tolist()
     top = labels[max(range(len(probs)), key=probs.__getitem__)]
     return Consensus(labels=labels, probs=probs, votes=votes, agreement=votes[top] / len(predictions))

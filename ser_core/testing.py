@@ -14,7 +14,8 @@ from typing import Any, Sequence
 
 import torch
 
-EKMAN7 = ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")
+#: ekman7's classes as the data layer names them (``ser_core.data.EKMAN7``)
+EKMAN7 = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")
 
 #: Small configurations that keep each model's structure (and its attention probes).
 TINY_CONFIGS: dict[str, dict[str, Any]] = {

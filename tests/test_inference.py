@@ -49,7 +49,7 @@ def test_loads_every_checkpoint_once_with_names(service, ckpt_root):
     assert not service.failed
     assert all(m.path.parent == ckpt_root for m in service.models)
     summary = service.get("acrnn").summary()
-    assert summary["aggregation"] == "max" and summary["labels"][0] == "anger"
+    assert summary["aggregation"] == "max" and summary["labels"][0] == "neutral"
 
 
 def test_prediction_is_the_trainers_computation(service):
@@ -105,18 +105,20 @@ def _wav_bytes(x: np.ndarray, sr: int) -> bytes:
 
 
 def test_consensus_over_different_label_sets(service, ckpt_root, tmp_path):
-    other = make_tiny_checkpoint(tmp_path / "four", "parallel_cnn_transformer",
-                                 labels=("angry", "happy", "neutral", "sad"))
+    """Label sets differ in classes and in spelling (Emo-DB's native 'anger', 'boredom')."""
+    other = make_tiny_checkpoint(tmp_path / "emodb_native", "parallel_cnn_transformer",
+                                 labels=("anger", "boredom", "neutral", "sadness"))
     svc = InferenceService.from_paths([ckpt_root / "glam", other], device="cpu")
     pred = svc.predict(clip(2.5))
     cons = pred.consensus
-    assert set(cons.labels) == set(svc.get("glam").labels) | {"angry", "happy", "neutral", "sad"}
+    assert cons.labels == list(svc.get("glam").labels) + ["boredom"]  # anger = angry, sadness = sad
     assert abs(sum(cons.probs) - 1) < 1e-6
     assert sum(cons.votes.values()) == 2
-    # shared label "neutral": the mean of both models' probabilities, renormalised over 2 models
     g, f = pred.models
-    assert cons.probs[cons.labels.index("neutral")] == pytest.approx(
-        (g.probs[g.labels.index("neutral")] + f.probs[f.labels.index("neutral")]) / 2, abs=1e-6)
+    for ours, theirs in (("neutral", "neutral"), ("angry", "anger"), ("sad", "sadness")):
+        assert cons.probs[cons.labels.index(ours)] == pytest.approx(
+            (g.probs[g.labels.index(ours)] + f.probs[f.labels.index(theirs)]) / 2, abs=1e-6)
+    assert cons.probs[cons.labels.index("boredom")] == pytest.approx(f.probs[1] / 2, abs=1e-6)
     assert consensus_of([]) is None
 
 
@@ -240,3 +242,14 @@ def test_cli_subprocess_no_traceback(wavs, ckpt_root):
     r = subprocess.run([sys.executable, "-m", "ser_core", "predict", str(good), "--checkpoint", str(ckpt_root),
                         "--json"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert r.returncode == 0 and json.loads(r.stdout)[0]["models"]
+
+
+def test_cli_bench_times_decode_and_every_model(wavs, ckpt_root, capsys):
+    good, _, bad = wavs
+    rc, out, err = run_cli([good, bad, "--checkpoint", ckpt_root, "--bench", "2", "--json"], capsys)
+    assert rc == 0, err
+    (row,) = json.loads(out)  # the bad input is left out
+    assert row["path"] == str(good) and row["runs"] == 2
+    assert set(row["models_ms"]) == set(MODELS) and row["total_ms"]["median"] > 0
+    rc, out, _ = run_cli([good, "--checkpoint", ckpt_root, "--bench", "1"], capsys)
+    assert rc == 0 and "warm runs" in out and "acrnn" in out

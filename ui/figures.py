@@ -40,7 +40,7 @@ def _np(x) -> np.ndarray:
 
 def _layout(fig: go.Figure, title: str = "", height: int = 300, **kw) -> go.Figure:
     layout = {**BASE_LAYOUT, **kw}
-    if not title:  # no room reserved for a title that is not there
+    if not title and "margin" not in kw:  # no room reserved for a title that is not there
         layout["margin"] = {**layout["margin"], "t": 10}
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=15)), height=height, **layout)
     return fig
@@ -59,6 +59,28 @@ def probability_bars(labels: Sequence[str], probs: Sequence[float], title: str =
                            hovertemplate="%{y}: %{x:.1%}<extra></extra>", cliponaxis=False))
     fig.update_xaxes(range=[0, 1.12], tickformat=".0%", showgrid=True)
     return _layout(fig, title, height, showlegend=False)
+
+
+def probability_grid(names: Sequence[str], labels: Sequence[Sequence[str]],
+                     probs: Sequence[Sequence[float]], subtitles: Sequence[str], cols: int = 3) -> go.Figure:
+    """Every model's probabilities as small horizontal bar charts in one figure."""
+    n = len(names)
+    rows = int(np.ceil(n / cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"<b>{a}</b><br><sup>{b}</sup>"
+                                                              for a, b in zip(names, subtitles)],
+                        horizontal_spacing=0.12, vertical_spacing=0.45 / max(rows, 1))
+    for i, (labs, ps) in enumerate(zip(labels, probs)):
+        order = np.argsort(ps)
+        ls = [labs[j] for j in order]
+        vs = [float(ps[j]) for j in order]
+        fig.add_trace(go.Bar(x=vs, y=ls, orientation="h", marker_color=[color_of(l) for l in ls],
+                             text=[f"{v:.0%}" for v in vs], textposition="outside", cliponaxis=False,
+                             hovertemplate="%{y}: %{x:.1%}<extra></extra>", showlegend=False),
+                      row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(range=[0, 1.15], tickformat=".0%", showgrid=True)
+    fig.update_annotations(font_size=13)
+    most = max((len(l) for l in labels), default=7)
+    return _layout(fig, "", 40 + rows * (80 + 24 * most), margin=dict(l=10, r=10, t=75, b=10))
 
 
 def timeline(segment_starts_s: Sequence[float], segment_s: float | None, labels: Sequence[str],
@@ -118,12 +140,26 @@ def confusion(matrix: Sequence[Sequence[float]], labels: Sequence[str], title: s
 # -- signals and features -------------------------------------------------------------------
 
 def waveform(x, sample_rate: int, title: str = "", t0: float = 0.0, color: str = "#1f77b4",
-             height: int = 220, max_points: int = 6000, name: str = "") -> go.Figure:
-    y = _np(x).reshape(-1)
-    step = max(1, len(y) // max_points)
-    t = t0 + np.arange(0, len(y), step) / sample_rate
-    fig = go.Figure(go.Scattergl(x=t, y=y[::step], mode="lines", line=dict(width=1, color=color),
-                                 name=name or "signal"))
+             height: int = 220, max_points: int = 2000, name: str = "") -> go.Figure:
+    """A waveform; long signals are drawn as their min/max envelope over ``max_points``
+    chunks (what a sample-by-sample plot looks like at screen resolution, at a fraction of
+    the browser's work)."""
+    y = _np(x).reshape(-1).astype(np.float32)
+    if len(y) <= max_points:
+        t = t0 + np.arange(len(y)) / sample_rate
+        fig = go.Figure(go.Scatter(x=t, y=y, mode="lines", line=dict(width=1, color=color),
+                                   name=name or "signal"))
+    else:
+        chunk = int(np.ceil(len(y) / max_points))
+        padded = np.pad(y, (0, chunk * max_points - len(y)), mode="edge").reshape(max_points, chunk)
+        t = t0 + (np.arange(max_points) * chunk + chunk / 2) / sample_rate
+        fig = go.Figure([
+            go.Scatter(x=t, y=padded.min(1), mode="lines", line=dict(width=0.6, color=color),
+                       showlegend=False, hoverinfo="skip"),
+            go.Scatter(x=t, y=padded.max(1), mode="lines", line=dict(width=0.6, color=color),
+                       fill="tonexty", fillcolor=color, name=name or "signal",
+                       hovertemplate="%{x:.3f} s<extra></extra>"),
+        ])
     fig.update_xaxes(title="time (s)")
     return _layout(fig, title, height, showlegend=bool(name))
 

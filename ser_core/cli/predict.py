@@ -27,6 +27,10 @@ def register(sub) -> None:
                         "checkpoint under $SER_CHECKPOINTS_DIR or checkpoints/)")
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per input")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--bench", type=int, metavar="N",
+                   help="instead of predictions, time N warm runs per input (after one warm-up) of "
+                        "decode + every model, and print median and 90th-percentile milliseconds")
     p.set_defaults(handler=run)
 
 
@@ -81,10 +85,59 @@ def format_text(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def bench_inputs(service, inputs: list[tuple[str, str | None]], repeats: int) -> list[dict]:
+    """Warm latency per input: decode + predict with every model, ``repeats`` timed runs."""
+    import time
+
+    import numpy as np
+
+    from ser_core.audio import load_audio
+    from ser_core.errors import SerError
+
+    rows = []
+    for path, error in inputs:
+        if error:
+            continue
+        try:
+            service.predict(load_audio(path, target_sr=None))  # warm-up
+        except SerError as exc:
+            print(f"warning: not timed: {exc}", file=sys.stderr)
+            continue
+        totals, per_model = [], {m.name: [] for m in service.models}
+        for _ in range(max(1, repeats)):
+            t0 = time.perf_counter()
+            pred = service.predict(load_audio(path, target_sr=None))
+            totals.append(time.perf_counter() - t0)
+            for m in pred.models:
+                per_model[m.name].append(m.seconds)
+        ms = lambda xs, q: round(1000 * float(np.percentile(xs, q)), 2)  # noqa: E731
+        rows.append({"path": path, "duration_s": round(pred.duration_s, 3), "runs": len(totals),
+                     "total_ms": {"median": ms(totals, 50), "p90": ms(totals, 90)},
+                     "models_ms": {n: ms(v, 50) for n, v in per_model.items()}})
+    return rows
+
+
+def format_bench(rows: list[dict], service) -> str:
+    import torch
+
+    lines = [f"device {service.device}, {torch.get_num_threads()} CPU threads"]
+    for r in rows:
+        lines.append(f"{r['path']} ({r['duration_s']} s), {r['runs']} warm runs: decode + all "
+                     f"{len(r['models_ms'])} models median {r['total_ms']['median']} ms, "
+                     f"p90 {r['total_ms']['p90']} ms")
+        for name, v in r["models_ms"].items():
+            lines.append(f"  {name:<28} {v:>9.2f} ms")
+    return "\n".join(lines)
+
+
 def run(args) -> int:
     from ser_core.errors import CheckpointError, SerError
     from ser_core.inference import InferenceService, checkpoints_dir
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(int(args.threads))
     inputs = expand_inputs(args.audio)
     service = InferenceService.from_paths(args.checkpoint, device=args.device)
     if not len(service):
@@ -96,6 +149,12 @@ def run(args) -> int:
               "--checkpoint DIR.")
     for path, why in service.failed.items():
         print(f"warning: skipped checkpoint {path}: {why}", file=sys.stderr)
+    if args.bench:
+        rows = bench_inputs(service, inputs, args.bench)
+        if not rows:
+            raise SerError("no usable input to time.")
+        print(json.dumps(rows, indent=2) if args.json else format_bench(rows, service))
+        return 0
     results = predict_inputs(service, inputs)
     errors = [r for r in results if "error" in r]
     if len(errors) == len(results):

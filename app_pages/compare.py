@@ -7,7 +7,7 @@ from ser_core.inference import canonical_label
 from ui import figures
 from ui import metrics as M
 from ui.state import predict_current, service
-from ui.widgets import icon, failed_models_notice, no_models_notice, require_clip
+from ui.widgets import failed_models_notice, no_models_notice, require_clip
 
 st.title("Compare models")
 svc = service()

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 
 from ser_core.audio import Audio, resample
-from ser_core.checkpoint import find_checkpoints, load_checkpoint, read_meta
+from ser_core.checkpoint import find_checkpoints, load_checkpoint
 from ser_core.errors import CheckpointError
 from ser_core.features.segments import aggregate_posteriors, segment_starts, segment_waveform
 from ser_core.models.base import InputSpec
@@ -91,25 +91,6 @@ class InstalledModel:
         from ser_core import DEFAULT_SAMPLE_RATE
 
         return int(self.meta.get("sample_rate") or DEFAULT_SAMPLE_RATE)
-
-    def summary(self) -> dict[str, Any]:
-        """What the app's Home and Compare pages list (no weights, JSON-safe)."""
-        meta = self.meta
-        return {
-            "name": self.name,
-            "model": self.arch,
-            "checkpoint": str(self.path),
-            "labels": self.labels,
-            "label_set": meta.get("label_set"),
-            "sample_rate": self.sample_rate,
-            "feature": self.spec.feature,
-            "segment_s": self.spec.segment_s,
-            "aggregation": self.spec.aggregation,
-            "parameters": sum(p.numel() for p in self.model.parameters()),
-            "corpora": meta.get("corpora") or meta.get("training_corpora") or meta.get("train_corpora"),
-            "protocol": meta.get("protocol"),
-            "metrics": meta.get("metrics"),
-        }
 
 
 def _complete_meta(model: torch.nn.Module, meta: dict) -> dict:
@@ -436,15 +417,3 @@ def installed_fingerprint(root: str | Path | None = None) -> tuple:
         except OSError:
             continue
     return tuple(out)
-
-
-def installed_metas(root: str | Path | None = None) -> list[tuple[Path, dict]]:
-    """Metadata of every checkpoint under ``root`` without loading weights."""
-    root = Path(root) if root else checkpoints_dir()
-    out = []
-    for d in find_checkpoints(root):
-        try:
-            out.append((d, read_meta(d)))
-        except CheckpointError:
-            continue
-    return out

@@ -48,8 +48,9 @@ def test_loads_every_checkpoint_once_with_names(service, ckpt_root):
     assert service.names() == list(MODELS)
     assert not service.failed
     assert all(m.path.parent == ckpt_root for m in service.models)
-    summary = service.get("acrnn").summary()
-    assert summary["aggregation"] == "max" and summary["labels"][0] == "neutral"
+    acrnn = service.get("acrnn")
+    assert acrnn.spec.aggregation == "max" and acrnn.spec.segment_s == 3.0
+    assert acrnn.labels[0] == "neutral" and acrnn.sample_rate == 16000
 
 
 def test_prediction_is_the_trainers_computation(service):

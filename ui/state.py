@@ -46,10 +46,8 @@ def mime_of(name: str) -> str:
 def make_clip(data: bytes, name: str, source: str, label: str | None = None, note: str = "") -> Clip:
     """Decode and validate (raises :class:`~ser_core.errors.AudioError` with a sentence)."""
     named = io.BytesIO(data)
-    named.name = name  # so that an error names the file
+    named.name = name  # the clip's name, also in any error sentence
     audio = load_audio(named, target_sr=16_000)
-    audio = Audio(audio.waveform, audio.sample_rate, audio.original_sample_rate,
-                  audio.original_channels, name=name)
     return Clip(audio=audio, data=bytes(data), mime=mime_of(name), source=source, label=label, note=note)
 
 

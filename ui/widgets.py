@@ -92,8 +92,6 @@ def clip_picker(key: str = "pick") -> None:
                    "where espeak-ng is missing. It is not emotional speech: use it to see the "
                    "pipeline work.")
         if st.button("Use the demo clip", key=f"{key}_demo", icon=":material/auto_awesome:"):
-            from ser_core.demo import demo_wav_bytes
-
             data, what = _demo_bytes()
             accept_clip(data, "demo.wav", "demo", f"demo:{len(data)}", note=what)
     if err := st.session_state.get("_clip_error"):

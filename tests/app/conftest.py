@@ -52,18 +52,50 @@ def tiny_emodb(tmp_path) -> Path:
     return root
 
 
+def stop_jobs(runs: Path) -> None:
+    """Stop the job worker (and any job still running) that a test started in ``runs``."""
+    import os
+    import signal
+    import time
+
+    if not (runs / "jobs.sqlite").exists():
+        return
+    from ser_core.jobs.procs import group_members, is_alive, signal_group
+    from ser_core.jobs.store import RUNNING, Store
+
+    store = Store(runs)
+    for job in store.list((RUNNING,)):
+        if job.pgid and group_members(job.pgid):
+            signal_group(job.pgid, signal.SIGKILL)
+    w = store.worker()
+    if w and is_alive(w["pid"], w["pid_start"]):
+        os.kill(w["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while is_alive(w["pid"], w["pid_start"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def jobs_stopper():
+    """``stop_jobs`` for fixtures of other scopes (the browser tests' server)."""
+    return stop_jobs
+
+
 @pytest.fixture
 def app_env(monkeypatch, tmp_path, tiny_checkpoints):
     monkeypatch.setenv("SER_CHECKPOINTS_DIR", str(tiny_checkpoints))
     monkeypatch.setenv("SER_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("SER_JOBS_IDLE_EXIT", "5")
     monkeypatch.setenv("SER_DATA_ROOT", str(tmp_path / "no_data_here"))
-    return tiny_checkpoints
+    yield tiny_checkpoints
+    stop_jobs(tmp_path / "runs")
 
 
 @pytest.fixture
 def empty_env(monkeypatch, tmp_path):
     monkeypatch.setenv("SER_CHECKPOINTS_DIR", str(tmp_path / "none_installed"))
     monkeypatch.setenv("SER_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("SER_JOBS_IDLE_EXIT", "5")
     monkeypatch.setenv("SER_DATA_ROOT", str(tmp_path / "no_data_here"))
 
 

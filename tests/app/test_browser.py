@@ -58,11 +58,11 @@ DATA_ROOT = Path(os.environ.get("SER_DATA_ROOT", REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
-def server(tiny_checkpoints, tmp_path_factory):
+def server(tiny_checkpoints, tmp_path_factory, jobs_stopper):
     tmp = tmp_path_factory.mktemp("server")
     port = _free_port()
     env = {**os.environ, "SER_CHECKPOINTS_DIR": str(tiny_checkpoints), "SER_RUNS_DIR": str(tmp / "runs"),
-           "SER_DATA_ROOT": str(DATA_ROOT)}
+           "SER_DATA_ROOT": str(DATA_ROOT), "SER_JOBS_IDLE_EXIT": "5"}
     log = open(tmp / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
                              "--server.headless", "true", "--server.address", "127.0.0.1",
@@ -90,6 +90,7 @@ def server(tiny_checkpoints, tmp_path_factory):
         proc.wait(timeout=10)
     log.close()
     assert proc.returncode is not None, "the server did not shut down"
+    jobs_stopper(tmp / "runs")  # the training test's worker
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ an :class:`~ser_core.errors.AudioError` with a sentence a person can act on.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -107,13 +108,46 @@ def _check_header(handle, name: str, limits: AudioLimits):
                          f"{info.channels} channels).")
     if info.frames <= 0:
         raise AudioError(f"{name} contains no audio samples.")
+    _check_declared_length(info, name)
     declared = info.frames / info.samplerate
     if declared > limits.max_duration_s:
         raise AudioError(
-            f"{name} is {declared / 60:.1f} min long; the limit is "
-            f"{limits.max_duration_s / 60:.0f} min. Cut it shorter and try again."
+            f"{name} is {declared / 60:.2f} min long; the limit is "
+            f"{limits.max_duration_s / 60:g} min. Cut it shorter and try again."
         )
     return info
+
+
+#: WAV data sizes that streaming writers put in the header before they know the length.
+_STREAMING_PLACEHOLDERS = {0xFFFFFFFF, 0x7FFFFFFF}
+_DATA_SIZE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _human_duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.2f} s"
+
+
+def _check_declared_length(info, name: str) -> None:
+    """Refuse a WAV whose header declares more data than the file holds (truncated, or a
+    bogus huge length). libsndfile reads what is there and notes ``data : N (should be M)``."""
+    match = _DATA_SIZE.search(getattr(info, "extra_info", "") or "")
+    if not match:
+        return
+    declared, actual = int(match.group(1)), int(match.group(2))
+    if declared in _STREAMING_PLACEHOLDERS or actual <= 0:
+        return
+    if declared - actual <= max(64, actual // 100):  # a missing pad byte or a few samples
+        return
+    holds = info.frames / info.samplerate
+    raise AudioError(
+        f"{name} is truncated or corrupt: its header declares "
+        f"{_human_duration(holds * declared / actual)} of audio but the file holds only "
+        f"{_human_duration(holds)}."
+    )
 
 
 def load_audio(
@@ -138,8 +172,10 @@ def load_audio(
         raise AudioError(f"{name} contains NaN or infinite sample values.")
     duration = data.shape[0] / sr
     if duration < limits.min_duration_s:
+        length = (f"{data.shape[0]} sample{'s' if data.shape[0] > 1 else ''}"
+                  if duration < 0.001 else f"{duration * 1000:.0f} ms")
         raise AudioError(
-            f"{name} is only {duration * 1000:.0f} ms long; at least "
+            f"{name} is only {length} long; at least "
             f"{limits.min_duration_s * 1000:.0f} ms of speech is needed."
         )
     mono = data.mean(axis=1)

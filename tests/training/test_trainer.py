@@ -1,0 +1,125 @@
+"""The trainer on synthetic clips: augmentation scope, determinism, fine-tuning freezes,
+normalisation shared with inference, segment aggregation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ser_core.features.segments import aggregate_posteriors, segment_waveform
+from ser_core.models import freeze_all_but_last
+from ser_core.training import featurize as fz
+from ser_core.training import trainer as trainer_mod
+from tests.training.conftest import SR, clip, make_trainer
+
+TRAIN, VAL, TEST = list(range(8)), [8, 9], [10, 11]
+
+
+def test_bank_segments_match_segment_waveform(synthetic_bank):
+    bank, spec = synthetic_bank("glam")
+    w = clip(1, 4)
+    expected = segment_waveform(w, SR, spec.segment_s, spec.hop_s)
+    idx = bank.segments_of([4])
+    torch.testing.assert_close(bank.gather(idx), expected)
+    assert int(bank.utt_n_seg[4]) == expected.shape[0]
+    assert bank.seg_y(idx).tolist() == [1] * expected.shape[0]
+
+
+@pytest.mark.slow
+def test_augmentation_only_touches_training_batches(synthetic_bank, monkeypatch):
+    bank, spec = synthetic_bank("glam")
+    calls = []
+    real = trainer_mod.augment_batch
+
+    def spy(x, sr, cfg, gen):
+        calls.append(x.shape[0])
+        return real(x, sr, cfg, gen)
+
+    monkeypatch.setattr(trainer_mod, "augment_batch", spy)
+    tr = make_trainer(bank, spec, augment="awgn,p=1", epochs=2)
+    fit = tr.fit(0, TRAIN, VAL)
+    n_train_segments = len(bank.segments_of(TRAIN))
+    assert sum(calls) == 2 * n_train_segments  # every training segment, each epoch, nothing else
+    before = len(calls)
+    tr.evaluate(fit.model, TEST, fit.normalization)
+    assert len(calls) == before
+    # evaluation features are the clean ones whatever the augmentation setting
+    clean = make_trainer(bank, spec)
+    idx = bank.segments_of(TEST)
+    torch.testing.assert_close(tr.features(idx), clean.features(idx))
+
+
+@pytest.mark.slow
+def test_same_seed_same_first_epoch_loss(synthetic_bank):
+    bank, spec = synthetic_bank("glam")
+    losses = []
+    for seed in (0, 0, 1):
+        tr = make_trainer(bank, spec, augment="seed002,p=0.5")
+        tr.seed = seed
+        losses.append(tr.fit(0, TRAIN, VAL).history[0]["train_loss"])
+    assert losses[0] == losses[1]
+    assert losses[0] != losses[2]
+
+
+def test_finetune_changes_only_unfrozen_parameters(synthetic_bank):
+    bank, spec = synthetic_bank("glam")
+    tr = make_trainer(bank, spec, epochs=2, lr=1e-2)
+    base = tr.build_model()
+    init = {k: v.detach().clone() for k, v in base.state_dict().items()}
+    probe = tr.build_model()
+    trainable = freeze_all_but_last(probe, 2)
+    fit = tr.fit(0, TRAIN, VAL, init_state=init, trainable_groups=trainable)
+    model = fit.model
+    names_in = {name: {id(p) for m in mods for p in m.parameters()}
+                for name, mods in model.layer_groups()}
+    after = model.state_dict()
+    params = dict(model.named_parameters())
+    changed, unchanged = set(), set()
+    for key, value in after.items():
+        (unchanged if torch.equal(value.cpu(), init[key]) else changed).add(key)
+    for pname, p in params.items():
+        group = next(g for g, ids in names_in.items() if id(p) in ids)
+        if group in trainable:
+            assert pname in changed, f"{pname} ({group}) should have trained"
+        else:
+            assert pname in unchanged, f"{pname} ({group}) is frozen but changed"
+    # frozen groups' batch-norm running statistics stay put too (freeze_bn_stats)
+    frozen_buffers = [k for k in after if k not in params and any(
+        k.startswith(prefix) for prefix in _prefixes(model, trainable, frozen=True))]
+    assert frozen_buffers and all(k in unchanged for k in frozen_buffers)
+    assert fit.trainable_groups == trainable
+
+
+def _prefixes(model, trainable, frozen):
+    mod_names = {id(m): n for n, m in model.named_modules()}
+    out = []
+    for name, mods in model.layer_groups():
+        if (name in trainable) != frozen:
+            out += [mod_names[id(m)] + "." for m in mods]
+    return out
+
+
+def test_normalization_in_training_equals_inference_path(synthetic_bank):
+    bank, spec = synthetic_bank("glam")
+    tr = make_trainer(bank, spec, normalize=True)
+    fit = tr.fit(0, TRAIN, VAL)
+    norm = fit.normalization
+    assert norm["type"] == "mean_std" and norm["inputs"]["x"]["shape"] == [1, 26]
+    res = tr.evaluate(fit.model, TEST, norm)
+    meta = {**fz.feature_meta(spec, SR), "normalization": norm}
+    for row, u in enumerate(TEST):
+        segs = fz.segment_for_model(meta, clip(u % 3, u))
+        with torch.no_grad():
+            probs = fit.model(fz.prepare_batch(meta, segs)).softmax(-1)
+        utt = aggregate_posteriors(probs, spec.aggregation)
+        np.testing.assert_allclose(utt.numpy(), res.probs[row], atol=1e-5)
+
+
+def test_balanced_sampler_and_history(synthetic_bank):
+    bank, spec = synthetic_bank("glam")
+    tr = make_trainer(bank, spec, balance="sampler", epochs=2, patience=1)
+    fit = tr.fit(0, TRAIN, [])
+    assert fit.epochs_run == 2 and fit.best_epoch in (1, 2)
+    assert fit.history[0]["val"] is None
+    assert set(fit.history[0]) >= {"epoch", "train_loss", "lr", "epoch_s", "best"}

@@ -1,0 +1,101 @@
+"""Jobs running the real ``train`` command: refusals at submit time, a tiny real training run
+whose checkpoint is listed as soon as it finishes, and cancelling a training run."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+from jobs_helpers import wait_for
+
+from ser_core import jobs
+from ser_core.errors import SerError
+from ser_core.jobs.params import available_kinds
+from ser_core.jobs.procs import group_members, is_alive
+
+pytestmark = pytest.mark.skipif("train" not in available_kinds(), reason="no train command")
+
+#: The smallest real run: one fold of a 2-fold split, a few utterances, one epoch, CPU.
+TINY = ["--model", "cnn_bilstm", "--corpus", "emodb", "--folds", "2", "--fold-index", "0",
+        "--max-speakers", "4", "--max-utterances", "16", "--epochs", "1", "--device", "cpu", "--quiet"]
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"--model": "nope"}, r"Unknown model 'nope'"),
+    ({"--corpus": "emodbx"}, r"Unknown corpus 'emodbx'"),
+    ({"--root": "does/not/exist"}, r"does not exist"),
+    ({"--epochs": "x"}, r"Bad train parameters: argument --epochs: invalid int value: 'x'"),
+    ({"--protocol": "bogus"}, r"Unknown protocol 'bogus'"),
+    ({"--labels": "bogus"}, r"Unknown label set 'bogus'"),
+    ({"--device": "cuda"}, r"no GPU"),
+    ({"--corpus": None}, r"required: --corpus"),
+])
+def test_bad_train_parameters_are_refused_at_submit_time(runs, tmp_path, monkeypatch, change, match):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # a CPU-only machine
+    root = tmp_path / "emodb"
+    root.mkdir()
+    opts = {"--model": "glam", "--corpus": "emodb", "--root": str(root), **change}
+    args = [x for k, v in opts.items() if v is not None for x in (k, v)]
+    with pytest.raises(SerError, match=match):
+        jobs.submit("train", args, runs, start_worker=False)
+    assert jobs.list_jobs(runs, start_worker=False) == []
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+def test_tiny_real_train_job_gives_a_listed_checkpoint(runs, emodb_root):
+    job = jobs.submit("train", [*TINY, "--root", str(emodb_root)], runs)
+    assert job.out_dir == str(runs.resolve() / "jobs" / str(job.id) / "out")
+    done = jobs.wait(job.id, timeout_s=900)
+    assert done.status == "succeeded", (done.exit_reason, jobs.read_log(job.id)[-2000:])
+    assert done.checkpoint == str(Path(done.out_dir) / "checkpoint")
+    events = [r["event"] for r in jobs.progress_history(job.id)]
+    assert events[0] == "run_start" and events[-1] == "run_end" and "epoch_end" in events
+    assert done.progress["event"] == "run_end" and done.progress["fraction"] == 1
+    [listed] = jobs.list_finished_checkpoints(runs)
+    assert listed["job_id"] == job.id and listed["best"]
+    assert listed["checkpoint"] == done.checkpoint and listed["model"] == "cnn_bilstm"
+    assert set(listed["metrics"]["mean"]) >= {"wa", "ua", "weighted_f1", "macro_f1"}
+    assert (Path(done.out_dir) / "results.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+def test_cancel_a_running_train_job(runs, emodb_root):
+    job = jobs.submit("train", [*TINY, "--epochs", "1000", "--patience", "0", "--root", str(emodb_root)],
+                      runs)  # long enough to still run when cancelled
+    job = wait_for(lambda: (j := jobs.get_job(job.id)).progress.get("event") in ("fold_start", "step",
+                                                                               "epoch_end") and j,
+                   300, poll_s=0.5, what="training to start")
+    assert is_alive(job.child_pid)
+    cancelled = jobs.cancel(job.id, grace_s=10)
+    assert cancelled.status == "cancelled", cancelled.exit_reason
+    assert group_members(job.pgid) == [] and not is_alive(job.child_pid)
+    assert cancelled.exit_code in (-signal.SIGTERM, -signal.SIGKILL, 1, 130, 143, None)
+    assert jobs.list_finished_checkpoints(runs) == []
+
+
+@pytest.mark.skipif("evaluate" not in available_kinds(), reason="no evaluate command")
+def test_evaluate_needs_a_real_checkpoint_folder(runs, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SerError, match=r"is not a checkpoint folder"):
+        jobs.submit("evaluate", ["--checkpoint", str(tmp_path / "empty"), "--corpus", "emodb",
+                                 "--root", str(tmp_path)], runs, start_worker=False)
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+def test_several_slot_training_job_runs_under_torchrun(runs, emodb_root, monkeypatch):
+    """A job with gpus=2 takes two slots and runs `torchrun --standalone --nproc-per-node=2`.
+    CUDA_VISIBLE_DEVICES pretends two GPUs so that this runs anywhere: with --device cpu the
+    two ranks train with DDP over gloo, which is the CPU test of the DDP path."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    job = jobs.submit("train", [*TINY, "--root", str(emodb_root)], runs, gpus=2)
+    done = jobs.wait(job.id, timeout_s=900)
+    assert done.status == "succeeded", (done.exit_reason, jobs.read_log(job.id)[-2000:])
+    assert done.device == "cuda:0,1" and done.gpus == 2
+    assert "torch.distributed.run --standalone --nproc-per-node=2" in jobs.read_log(job.id)
+    [start] = jobs.progress_history(job.id, events=["run_start"])
+    assert start["world_size"] == 2
+    assert done.checkpoint == str(Path(done.out_dir) / "checkpoint")

@@ -153,10 +153,21 @@ def capture_attention(model: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
     Tensors are detached. A probe called several times in one forward (e.g. per layer in a
     loop) stores a list under its name in call order.
     """
+    with capture_outputs(model, AttentionProbe) as store:
+        yield store
+
+
+@contextlib.contextmanager
+def capture_outputs(model: nn.Module, module_type: type) -> Iterator[dict[str, Any]]:
+    """Collect (detached) what every submodule of ``module_type`` outputs during a forward.
+
+    Keyed by qualified module name; a module called several times stores a list in call order.
+    The engine behind :func:`capture_attention` (and SERCT's ``capture_windows``).
+    """
     store: dict[str, Any] = {}
     handles = []
     for qname, module in model.named_modules():
-        if isinstance(module, AttentionProbe):
+        if isinstance(module, module_type):
             def hook(_mod, _inp, out, _name=qname):
                 value = out.detach()
                 if _name in store:

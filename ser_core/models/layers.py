@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ser_core.models.base import AttentionProbe
+from ser_core.models.base import AttentionProbe, capture_outputs
 
 
 class AttentionPooling(nn.Module):
@@ -120,9 +120,6 @@ class TransformerEncoderLayer(nn.Module):
 
 # -- attention windows (appended for SERCT's deformable speech attention) ---------------------
 
-import contextlib  # noqa: E402  (kept with the block that uses it)
-
-
 class WindowProbe(nn.Identity):
     """Identity marker for *attention windows* (the second probe kind of the zoo).
 
@@ -149,25 +146,4 @@ def capture_windows(model: nn.Module):
             model(x)
         windows["encoder.0.attention.window_probe"]  # (batch, heads, queries, 2)
     """
-    return _capture(model, WindowProbe)
-
-
-@contextlib.contextmanager
-def _capture(model: nn.Module, probe_type: type):
-    store: dict = {}
-    handles = []
-    for qname, module in model.named_modules():
-        if isinstance(module, probe_type):
-            def hook(_mod, _inp, out, _name=qname):
-                value = out.detach()
-                if _name in store:
-                    prev = store[_name]
-                    store[_name] = (prev if isinstance(prev, list) else [prev]) + [value]
-                else:
-                    store[_name] = value
-            handles.append(module.register_forward_hook(hook))
-    try:
-        yield store
-    finally:
-        for h in handles:
-            h.remove()
+    return capture_outputs(model, WindowProbe)

@@ -296,7 +296,8 @@ class InferenceService:
         todo: list[tuple[Path, str]] = []
         for root in roots:
             if (root / "config.json").is_file():
-                todo.append((root, root.name))
+                # a training run's ``DIR/checkpoint`` is named after its run folder
+                todo.append((root, root.parent.name if root.name == "checkpoint" else root.name))
                 continue
             dirs = find_checkpoints(root)
             if not dirs and not default:

@@ -254,3 +254,10 @@ def test_cli_bench_times_decode_and_every_model(wavs, ckpt_root, capsys):
     assert set(row["models_ms"]) == set(MODELS) and row["total_ms"]["median"] > 0
     rc, out, _ = run_cli([good, "--checkpoint", ckpt_root, "--bench", "1"], capsys)
     assert rc == 0 and "warm runs" in out and "acrnn" in out
+
+
+def test_a_training_runs_checkpoint_is_named_after_its_run(tmp_path):
+    """``train --out runs/glam-emodb`` writes ``runs/glam-emodb/checkpoint``: show the run name."""
+    ckpt = make_tiny_checkpoint(tmp_path / "glam-emodb" / "checkpoint", "glam")
+    service = InferenceService.from_paths([ckpt], device="cpu")
+    assert service.names() == ["glam-emodb"]

@@ -113,8 +113,13 @@ def agreement(y: np.ndarray, device: str = "cpu") -> dict:
 
 def run(devices=("cpu",), batch: int = 32, durations=(3.0, 60.0), repeats: int = 7,
         long_batch: int = 8) -> tuple[list[Row], dict]:
-    """Time every case on every device (librosa always on the CPU). Within a case the
-    implementations take turns, repeat after repeat, so a change in machine load hits both."""
+    """Time every case on every device (librosa always on the CPU).
+
+    Each implementation is timed in its own block of repeats, after a warm-up: when the two
+    take turns call by call, the BLAS threads numpy leaves spinning after a librosa call
+    compete with torch's threads for the same cores, and on a 2-core machine that made the
+    torch side look up to 20x slower than it runs in an application.
+    """
     cases = []
     for sec in durations:
         cases.append((f"1 x {sec:g} s", speech_like_signal(sec), 1, sec))
@@ -125,18 +130,14 @@ def run(devices=("cpu",), batch: int = 32, durations=(3.0, 60.0), repeats: int =
                       speech_like_signal(durations[-1], long_batch), long_batch, durations[-1]))
     rows = []
     for name, y, clips, sec in cases:
-        inputs = {dev: torch.from_numpy(y).to(dev) for dev in devices}
-        syncs = {dev: torch.cuda.synchronize if dev.startswith("cuda") else None for dev in devices}
         reference(y)  # warm-up
+        lib = [_timed(lambda: reference(y)) for _ in range(repeats)]
         for dev in devices:
-            _timed(lambda: ours(inputs[dev]), syncs[dev])
-        lib, mine = [], {dev: [] for dev in devices}
-        for _ in range(repeats):
-            lib.append(_timed(lambda: reference(y)))
-            for dev in devices:
-                mine[dev].append(_timed(lambda: ours(inputs[dev]), syncs[dev]))
-        for dev in devices:
-            rows.append(Row(dev, name, clips, sec, statistics.median(mine[dev]), statistics.median(lib)))
+            x = torch.from_numpy(y).to(dev)
+            sync = torch.cuda.synchronize if dev.startswith("cuda") else None
+            _timed(lambda: ours(x), sync)  # warm-up
+            mine = [_timed(lambda: ours(x), sync) for _ in range(repeats)]
+            rows.append(Row(dev, name, clips, sec, statistics.median(mine), statistics.median(lib)))
     checks = {dev: agreement(speech_like_signal(3.0, 4, seed=1), dev) for dev in devices}
     return rows, checks
 

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from ui import figures
-from ui.state import current_clip, predict_current, service
-from ui.widgets import clip_card, clip_picker, failed_models_notice, no_models_notice
+from ui.state import current_clip, predict_current
+from ui.widgets import clip_card, clip_picker, installed_models
 
 st.title("Classify a clip")
 st.caption("Drop a file, record yourself, or pick a clip from a corpus folder. Every installed "
@@ -21,11 +21,7 @@ with right:
     else:
         clip_card(clip)
 
-svc = service()
-failed_models_notice(svc.failed)
-if not len(svc):
-    no_models_notice()
-    st.stop()
+svc = installed_models()
 if clip is None:
     st.stop()
 

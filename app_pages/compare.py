@@ -6,15 +6,11 @@ import streamlit as st
 from ser_core.inference import canonical_label
 from ui import figures
 from ui import metrics as M
-from ui.state import predict_current, service
-from ui.widgets import failed_models_notice, no_models_notice, require_clip
+from ui.state import predict_current
+from ui.widgets import installed_models, require_clip
 
 st.title("Compare models")
-svc = service()
-failed_models_notice(svc.failed)
-if not len(svc):
-    no_models_notice()
-    st.stop()
+svc = installed_models()
 
 CHART = {"displayModeBar": False}
 names = st.multiselect("Models", svc.names(), default=svc.names(), key="cmp_models")

@@ -5,19 +5,14 @@ import streamlit as st
 
 from ui import explain as X
 from ui import figures
-from ui.state import service
-from ui.widgets import icon, failed_models_notice, no_models_notice, require_clip
+from ui.widgets import icon, installed_models, require_clip
 
 st.title("Where the models listen")
 st.caption("Attention weights captured while a model classifies the current clip: ACRNN's "
            "weight αₜ over time, the self-attention maps of the transformer models and the "
            "windows SERCT's deformable attention chose.")
 
-svc = service()
-failed_models_notice(svc.failed)
-if not len(svc):
-    no_models_notice()
-    st.stop()
+svc = installed_models()
 clip = require_clip()
 if clip is None:
     st.stop()

@@ -6,18 +6,14 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from ser_core.audio import to_wav_bytes
 from ser_core.live import LiveAnalyzer, pump
 from ui import figures
-from ui.state import service
-from ui.widgets import accept_clip, failed_models_notice, icon, no_models_notice
+from ui.widgets import accept_clip, icon, installed_models
 
 st.title("Live microphone")
 st.caption("Press **START**, allow the microphone and speak. The models listen to the last few "
            "seconds and update about once a second. Audio stays on this machine: the stream "
            "goes from your browser to this server only (no STUN/TURN servers).")
 
-svc = service()
-failed_models_notice(svc.failed)
-if not len(svc):
-    no_models_notice()
+svc = installed_models(stop_if_none=False)
 
 c1, c2 = st.columns(2)
 window_s = c1.slider("Window (seconds analysed)", 1.0, 6.0, 3.0, 0.5, key="live_window")

@@ -9,7 +9,7 @@ import streamlit as st
 
 from ser_core.errors import SerError
 from ui import figures
-from ui.state import Clip, current_clip, make_clip, set_clip
+from ui.state import Clip, current_clip, make_clip, service, set_clip
 
 AUDIO_TYPES = ["wav", "flac", "ogg", "oga", "opus", "mp3"]
 # Material Symbols (bundled with Streamlit, so they render without any emoji font)
@@ -203,3 +203,17 @@ def failed_models_notice(failed: dict[str, str]) -> None:
         with st.expander(f":material/warning: {len(failed)} checkpoint(s) could not be loaded"):
             for path, why in failed.items():
                 st.markdown(f"- `{path}`: {why}")
+
+
+def installed_models(stop_if_none: bool = True):
+    """The loaded models, after telling the user about broken or missing checkpoints.
+
+    With no model installed it shows how to get one and, when ``stop_if_none``, ends the page.
+    """
+    svc = service()
+    failed_models_notice(svc.failed)
+    if not len(svc):
+        no_models_notice()
+        if stop_if_none:
+            st.stop()
+    return svc

@@ -294,16 +294,21 @@ def _checkpoint_meta(*, model, trainer: Trainer, label_set, provenance: list[dic
 
 # -- CV and cross-corpus ----------------------------------------------------------------
 
-def run_training(opts: TrainOptions) -> dict:
-    """Train and test ``opts.model`` under ``opts.protocol``; returns the results dict."""
+def _in_session(opts, body) -> dict:
+    """Run ``body(session, opts)`` in a run session; a failure is recorded in the run folder."""
     s = _Session(opts)
     try:
-        return _run_training(s, opts)
+        return body(s, opts)
     except BaseException as exc:
         _fail(s, exc)
         raise
     finally:
         s.close()
+
+
+def run_training(opts: TrainOptions) -> dict:
+    """Train and test ``opts.model`` under ``opts.protocol``; returns the results dict."""
+    return _in_session(opts, _run_training)
 
 
 def _run_training(s: _Session, opts: TrainOptions) -> dict:
@@ -486,14 +491,8 @@ def _finetune_groups(model, opts: FinetuneOptions) -> list[str]:
 
 
 def run_finetune(opts: FinetuneOptions) -> dict:
-    s = _Session(opts)
-    try:
-        return _run_finetune(s, opts)
-    except BaseException as exc:
-        _fail(s, exc)
-        raise
-    finally:
-        s.close()
+    """Fine-tune ``opts.checkpoint`` on the target corpora under the protocol; results dict."""
+    return _in_session(opts, _run_finetune)
 
 
 def _auto_labels(ckpt_meta: dict, corpora: Sequence[CorpusArg]) -> str:

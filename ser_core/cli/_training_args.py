@@ -65,6 +65,9 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    help="any other recipe field (scheduler=step, gamma=0.5, grad_clip=5, ...)")
     g.add_argument("--model-set", action="append", default=[], metavar="KEY=VALUE",
                    help="model config override (JSON values: conv_channels=[8,8], dropout=0.2)")
+    g.add_argument("--feature-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="feature config override (JSON values), e.g. lowpass_hz=5500 to "
+                        "band-limit every input as the shipped checkpoints do")
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
@@ -82,11 +85,13 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
 
 
-def parse_model_set(items: list[str] | None) -> dict[str, Any]:
+def parse_model_set(items: list[str] | None, flag: str = "--model-set") -> dict[str, Any]:
+    """``["k=v", ...]`` with JSON values (lists become tuples) for ``--model-set`` and
+    ``--feature-set``."""
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
-            raise ConfigError(f"--model-set {item!r} should look like key=value.")
+            raise ConfigError(f"{flag} {item!r} should look like key=value.")
         key, value = (s.strip() for s in item.split("=", 1))
         try:
             out[key] = json.loads(value)

@@ -32,7 +32,16 @@ def _check(ok: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Base of all feature configs: dict round trip and validated copies."""
+    """Base of all feature configs: dict round trip and validated copies.
+
+    lowpass_hz: band-limit the waveform to this frequency before anything else (``None``:
+        off). Every kind honours it (``pipeline.extract`` applies it), so a model trained on
+        band-limited corpora (RAVDESS and Emo-DB here were resampled to 11 025 Hz, i.e. no
+        energy above ~5.5 kHz) can be fed full-band microphone audio through the same
+        filter: the shipped checkpoints use 5500.
+    """
+
+    lowpass_hz: Optional[float] = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -54,7 +63,8 @@ class FeatureConfig:
         self.validate()
 
     def validate(self) -> None:  # overridden; each level calls super()
-        pass
+        _check(self.lowpass_hz is None or float(self.lowpass_hz) > 0,
+               "lowpass_hz must be positive.")
 
 
 @dataclass(frozen=True)
@@ -360,16 +370,7 @@ class DualLevelConfig(Mfcc39Config, MelPairConfig):
 
 @dataclass(frozen=True)
 class WaveformConfig(PreemphasisConfig):
-    """Raw waveform input (seed 001): optionally z-scored; no pre-emphasis by default.
-
-    lowpass_hz: band-limit the waveform to this frequency first (``None``: off), e.g. 5500
-        so microphone input matches corpora resampled from 11 025 Hz.
-    """
+    """Raw waveform input (seed 001): optionally z-scored; no pre-emphasis by default."""
 
     zscore: bool = False
     preemphasis: float = 0.0
-    lowpass_hz: Optional[float] = None
-
-    def validate(self) -> None:
-        super().validate()
-        _check(self.lowpass_hz is None or self.lowpass_hz > 0, "lowpass_hz must be positive.")

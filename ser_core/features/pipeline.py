@@ -55,9 +55,6 @@ class FeatureKind:
 # extractors: x is (batch, time) float32
 # --------------------------------------------------------------------------------------
 def _waveform(x, sr, cfg: PreemphasisConfig):
-    lowpass = getattr(cfg, "lowpass_hz", None)
-    if lowpass is not None:
-        x = FF.lowpass(x, sr, lowpass)
     return C.prepare(x, cfg)[1].unsqueeze(1)
 
 
@@ -217,6 +214,8 @@ def extract(kind: str, waveform, sample_rate: int, config: FeatureConfig | dict 
         cfg = config.replace(**params) if params else config
     x, single = _as_batch(waveform)
     with torch.no_grad():
+        if cfg.lowpass_hz is not None:  # every kind: see FeatureConfig.lowpass_hz
+            x = FF.lowpass(x, int(sample_rate), float(cfg.lowpass_hz))
         out = spec.compute(x, int(sample_rate), cfg)
     if single:
         if isinstance(out, dict):

@@ -83,6 +83,9 @@ class TrainOptions:
     device: str | None = None
     recipe_overrides: dict = field(default_factory=dict)
     model_config: dict = field(default_factory=dict)
+    #: feature config overrides on top of the model's ``input_spec.params`` (``--feature-set``),
+    #: e.g. ``{"lowpass_hz": 5500}``; recorded in the checkpoint, so inference applies them too
+    feature_overrides: dict = field(default_factory=dict)
     max_speakers: int | None = None
     max_utterances: int | None = None
     amp: bool = True
@@ -340,7 +343,13 @@ def _run_training(s: _Session, opts: TrainOptions) -> dict:
         fold_ids = [i for i in fold_ids if i in set(opts.only_folds)]
     from ser_core.models import build_config
 
+    feature_params = {**spec.params, **opts.feature_overrides}
+    if opts.feature_overrides:
+        from ser_core.features.pipeline import feature_config
+
+        feature_config(spec.feature, **feature_params)  # a bad name/value fails here, early
     config = {"model": opts.model, "model_config_overrides": opts.model_config,
+              "feature_overrides": dict(opts.feature_overrides),
               "model_config": dataclasses.asdict(build_config(opts.model, **opts.model_config)),
               "recipe": recipe.to_dict(), "labels": labels, "label_set": label_set.to_dict(),
               "protocol": split.protocol, "protocol_params": dict(split.params),
@@ -364,7 +373,7 @@ def _run_training(s: _Session, opts: TrainOptions) -> dict:
     trainer = Trainer(model_name=opts.model, labels=labels, recipe=recipe, bank=bank, spec=spec,
                       sample_rate=s.sample_rate, device=s.device, seed=opts.seed,
                       model_config=opts.model_config, amp=opts.amp, dist_info=s.dist,
-                      progress=s.progress)
+                      progress=s.progress, feature_params=feature_params)
     rules = Seed002Rules() if recipe.seed002_rules else None
     fold_results, best = [], None
     status = "ok"
@@ -649,6 +658,24 @@ def _run_finetune(s: _Session, opts: FinetuneOptions) -> dict:
 
 # -- evaluation -------------------------------------------------------------------------
 
+def evaluate_items(models: Sequence[torch.nn.Module], meta: dict, items: list[Item],
+                   device: torch.device):
+    """Utterance posteriors (:class:`~ser_core.training.trainer.EvalResult`) of each of
+    ``models`` (same architecture and input as the checkpoint ``meta``) on ``items``; the
+    audio is decoded and featurized once for all of them."""
+    spec = fz.spec_from_meta(meta)[0] if meta.get("input_spec") else type(models[0]).input_spec
+    sr = int(meta.get("sample_rate") or DEFAULT_SAMPLE_RATE)
+    waves = load_waveforms([it.path for it in items], sr)
+    bank = SegmentBank(waves, [it.y for it in items], sr, spec.segment_s, spec.hop_s,
+                       device=device)
+    trainer = Trainer(model_name=meta["model"], labels=list(meta["labels"]), recipe=Recipe(),
+                      bank=bank, spec=spec, sample_rate=sr, device=device,
+                      model_config=meta.get("model_config"), progress=Progress(None, active=False),
+                      feature_params=(meta.get("feature") or {}).get("config"))
+    every = list(range(len(items)))
+    return [trainer.evaluate(m, every, meta.get("normalization")) for m in models]
+
+
 def evaluate_checkpoint(checkpoint: str | Path, corpora: Sequence[CorpusArg], *,
                         labels: str | None = None, device: str | None = None,
                         max_speakers: int | None = None, max_utterances: int | None = None,
@@ -669,16 +696,8 @@ def evaluate_checkpoint(checkpoint: str | Path, corpora: Sequence[CorpusArg], *,
                           f"{', '.join(unknown)} (checkpoint labels: {', '.join(ck_labels)}).")
     utts = subsample(utts, max_speakers, max_utterances, seed)
     items = as_items(utts, ck_labels)
-    spec = fz.spec_from_meta(meta)[0] if meta.get("input_spec") else type(model).input_spec
-    sr = int(meta.get("sample_rate") or DEFAULT_SAMPLE_RATE)
-    waves = load_waveforms([it.path for it in items], sr)
-    bank = SegmentBank(waves, [it.y for it in items], sr, spec.segment_s, spec.hop_s, device=dev)
-    trainer = Trainer(model_name=meta["model"], labels=ck_labels, recipe=Recipe(), bank=bank,
-                      spec=spec, sample_rate=sr, device=dev, model_config=meta.get("model_config"),
-                      progress=Progress(None, active=False),
-                      feature_params=(meta.get("feature") or {}).get("config"))
     t0 = time.time()
-    res = trainer.evaluate(model, list(range(len(items))), meta.get("normalization"))
+    res = evaluate_items([model], meta, items, dev)[0]
     seconds = time.time() - t0
     present = sorted({it.y for it in items})
     metrics = classification_metrics(res.y_true, res.y_pred, len(ck_labels), ck_labels)

@@ -119,7 +119,10 @@ def test_batch_equals_single_clips(kind):
         for a, b in pairs:
             assert a.shape == b.shape
             scale = b.abs().max().clamp_min(1.0)
-            assert (a - b).abs().max() <= 1e-5 * scale, kind
+            # float32 sums in another order (a threaded batch GEMM splits work differently from
+            # a single clip's); the deltas' differences of logs amplify that to ~2e-5 on some
+            # CPUs (seen on a 2-thread AMD EPYC), hence 1e-4 and not 1e-5
+            assert (a - b).abs().max() <= 1e-4 * scale, kind
 
 
 def test_long_batches_take_the_blocked_path_with_the_same_values(monkeypatch):
@@ -136,7 +139,8 @@ def test_config_instance_dict_and_params_agree():
     assert torch.equal(a, extract("mfcc", x, SR, config=cfg))
     assert torch.equal(a, extract("mfcc", x, SR, config=dataclasses.asdict(cfg)))
     assert torch.equal(a, extract("mfcc", x.numpy(), SR, config=cfg))
-    assert torch.equal(extract("mfcc", x, SR, config=cfg, n_mfcc=10), a[:, :10])
+    # fewer DCT rows: a GEMM of another shape, equal up to float32 summation order
+    assert torch.allclose(extract("mfcc", x, SR, config=cfg, n_mfcc=10), a[:, :10], atol=1e-5)
     with pytest.raises(ConfigError, match="needs a MelConfig"):
         extract("logmel", x, SR, config=PreemphasisConfig())
 
@@ -285,3 +289,24 @@ def test_mel_pair_steps_are_what_the_kind_returns():
     assert torch.equal(steps.interpolated["short"], steps.mel["short"][:, idx])
     pair = extract("mel_pair", x, SR, n_frames_short=100, n_frames_long=77)
     assert torch.equal(pair["mel_short"][0], steps.log["short"])
+
+
+@pytest.mark.parametrize("kind", sorted(FEATURE_KINDS))
+def test_lowpass_makes_every_kind_blind_above_the_cutoff(kind):
+    """With ``lowpass_hz`` a clip and the same clip plus loud energy above the cutoff (what a
+    full-band microphone adds to speech a band-limited corpus never had) give the same
+    features, for every kind: the filter runs before anything else."""
+    t = torch.arange(2 * SR, dtype=torch.float64) / SR
+    speechy = sum(torch.sin(2 * torch.pi * f * t) / k for k, f in enumerate((180, 360, 900, 2500), 1))
+    env = 0.5 * (1 - torch.cos(2 * torch.pi * 0.5 * t))
+    low = (0.3 * env * speechy).float()
+    full = low + (0.2 * torch.sin(2 * torch.pi * 6800 * t) + 0.1 * torch.sin(2 * torch.pi * 7600 * t)).float()
+    a = extract(kind, low, SR, lowpass_hz=5500.0)
+    b = extract(kind, full, SR, lowpass_hz=5500.0)
+    c = extract(kind, full, SR)  # no filter: the extra band shows
+    pairs = [(a[k], b[k], c[k]) for k in a] if isinstance(a, dict) else [(a, b, c)]
+    for x, y, z in pairs:
+        scale = x.abs().max().clamp_min(1e-6)
+        same, unfiltered = (x - y).abs().max() / scale, (x - z).abs().max() / scale
+        assert same < 1e-2, kind  # float rounding in near-empty bands, nothing more
+        assert unfiltered > 10 * same, kind

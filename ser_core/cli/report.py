@@ -1,0 +1,63 @@
+"""``python -m ser_core report``: the results tables, computed from files.
+
+    python -m ser_core report                            # every checkpoint under checkpoints/
+    python -m ser_core report --ensemble runs/shipped/glam runs/shipped/dual_dslstm ...
+
+Without ``--ensemble``: a markdown table of the checkpoints' measured metrics (UA / WA /
+macro-F1 mean ± std over speaker-independent folds, pooled and per corpus; the prediction
+spread; the weights' precision), read from their metadata. With ``--ensemble RUN ...``: the
+mean-posterior ensemble of those training runs, scored on their shared speaker-independent
+split (the runs must share labels and split).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="results tables of checkpoints, or of an ensemble of runs",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoints", nargs="*", metavar="DIR",
+                   help="checkpoint folders or folders holding them (default: checkpoints/)")
+    p.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=None,
+                   help="score the mean posterior of these training runs instead")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    import json
+
+    from ser_core.checkpoint import find_checkpoints
+    from ser_core.errors import ConfigError
+    from ser_core.training import export
+
+    if args.ensemble:
+        res = export.ensemble_cv(args.ensemble)
+        if args.json:
+            print(json.dumps(res, indent=2, default=float))
+            return 0
+        print(f"ensemble of {len(res['members'])} runs (mean posterior), split "
+              f"{res['split_fingerprint']}, {res['pooled']['folds']} speaker-independent folds:")
+        for scope, d in [("pooled", res["pooled"]), *res["per_corpus"].items()]:
+            print(f"  {scope:<10}" + "  ".join(f"{export.NAMES[k]} {export._pm(d, k)}"
+                                               for k in ("ua", "wa", "macro_f1")))
+        sp = res["prediction_spread"]
+        print(f"  top-class share: predicted {100 * sp['top_share_pred']:.1f} %, "
+              f"true {100 * sp['top_share_true']:.1f} %")
+        return 0
+    dirs = []
+    for d in args.checkpoints or ["checkpoints"]:
+        dirs += find_checkpoints(d) or []
+    if not dirs:
+        raise ConfigError(f"no checkpoints under {', '.join(args.checkpoints or ['checkpoints'])}.")
+    if args.json:
+        from ser_core.checkpoint import read_meta
+
+        print(json.dumps({str(d): {k: read_meta(d).get(k) for k in
+                                   ("model", "labels", "metrics", "prediction_spread", "precision")}
+                          for d in dirs}, indent=2))
+        return 0
+    print(export.markdown_table(dirs))
+    return 0

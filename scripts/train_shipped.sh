@@ -2,8 +2,9 @@
 # Train the seed models the lab ships (issue 8), speaker-independently, on the three corpora in
 # ../shared/data: RAVDESS + Emo-DB + EMOVO pooled on the ekman7 label set, 5 folds grouped by
 # speaker (1 validation speaker per fold), plus seed 003's model on RAVDESS with its 8 native
-# classes (to compare with the seed's 71.33 %). Then `python -m ser_core ship` exports the best
-# fold of each run into checkpoints/ (half precision where that measurably costs nothing).
+# classes (to compare with the seed's 71.33 %) and GLAM on Emo-DB's 7 native classes. Then `python -m ser_core ship` exports the best
+# fold of each run into checkpoints/ (half precision where that measurably costs nothing) and
+# `python -m ser_core report` prints the README's results table.
 #
 #   scripts/train_shipped.sh                        # PROFILE=cpu: the budget the shipped
 #                                                   # checkpoints were trained with (see README)
@@ -14,6 +15,8 @@
 # Every run band-limits its input to 5.5 kHz (--feature-set lowpass_hz=5500): RAVDESS and
 # Emo-DB here were resampled to 11 025 Hz, EMOVO is full band, and so is a user's microphone;
 # without the filter a model can tell the corpora (and live input) apart by bandwidth alone.
+# It also normalises each segment's level (--feature-set gain_normalize=true): the corpora's RMS
+# levels differ sixfold (RAVDESS 0.019, EMOVO 0.06, Emo-DB 0.12), and so do microphones.
 # Extra arguments go to every `python -m ser_core train` call. Each run's folder (OUT/<name>/)
 # holds results.json, predictions.csv and the best fold's checkpoint/.
 set -euo pipefail
@@ -26,14 +29,16 @@ LANES=${LANES:-1}
 # acrnn (9.3 M parameters on 3 x 40 x 300 inputs) and serct (25.7 M, raw waveform) train at
 # 1.8 and 0.56 utterances/s on 2 CPU cores: days for 5 folds, so only the gpu profile has them.
 if [ "$PROFILE" = gpu ]; then
-  DEFAULT_MODELS="acrnn glam glam_plus serct squirtlenet_small parallel_cnn_transformer dual_dslstm parallel_cnn_transformer-ravdess8"
+  DEFAULT_MODELS="acrnn glam glam_plus serct squirtlenet_small parallel_cnn_transformer dual_dslstm parallel_cnn_transformer-ravdess8 glam-emodb7"
 else
-  DEFAULT_MODELS="parallel_cnn_transformer glam dual_dslstm parallel_cnn_transformer-ravdess8 glam_plus squirtlenet_small"
+  DEFAULT_MODELS="parallel_cnn_transformer glam dual_dslstm parallel_cnn_transformer-ravdess8 glam-emodb7 squirtlenet_small glam_plus"
 fi
 MODELS=${MODELS:-$DEFAULT_MODELS}
 POOL=(--corpus ravdess,emodb,emovo --root "$DATA/ravdess,$DATA/emodb,$DATA/emovo" --labels ekman7)
 RAV8=(--corpus ravdess --root "$DATA/ravdess" --labels native)
-COMMON=(--protocol speaker-kfold --folds 5 --feature-set lowpass_hz=5500 --device "$DEVICE" --quiet)
+EMODB7=(--corpus emodb --root "$DATA/emodb" --labels native)
+COMMON=(--protocol speaker-kfold --folds 5 --feature-set lowpass_hz=5500 --feature-set gain_normalize=true
+        --device "$DEVICE" --quiet)
 
 # run name -> model, data and the profile's recipe changes. The cpu profile is what fits a
 # 2-core machine in an afternoon: fewer epochs, and for models whose seed learning rate is
@@ -42,13 +47,15 @@ COMMON=(--protocol speaker-kfold --folds 5 --feature-set lowpass_hz=5500 --devic
 args_for() {
   local name=$1
   case "$name:$PROFILE" in
-    parallel_cnn_transformer:cpu)          echo "--model parallel_cnn_transformer ${POOL[*]} --optimizer adam --lr 1e-3 --weight-decay 1e-4 --epochs 14 --patience 5" ;;
-    parallel_cnn_transformer-ravdess8:cpu) echo "--model parallel_cnn_transformer ${RAV8[*]} --optimizer adam --lr 1e-3 --weight-decay 1e-4 --epochs 14 --patience 5" ;;
+    parallel_cnn_transformer:cpu)          echo "--model parallel_cnn_transformer ${POOL[*]} --normalize --optimizer adam --lr 1e-3 --weight-decay 1e-4 --epochs 14 --patience 5" ;;
+    parallel_cnn_transformer-ravdess8:cpu) echo "--model parallel_cnn_transformer ${RAV8[*]} --normalize --optimizer adam --lr 1e-3 --weight-decay 1e-4 --epochs 14 --patience 5" ;;
     glam:cpu)          echo "--model glam ${POOL[*]} --lr 5e-4 --epochs 10 --patience 4" ;;
+    glam-emodb7:cpu)   echo "--model glam ${EMODB7[*]} --lr 5e-4 --epochs 12 --patience 4" ;;
     glam_plus:cpu)     echo "--model glam_plus ${POOL[*]} --lr 5e-4 --epochs 6 --patience 3" ;;
     dual_dslstm:cpu)   echo "--model dual_dslstm ${POOL[*]} --lr 1e-3 --epochs 6 --patience 3" ;;
     squirtlenet_small:cpu) echo "--model squirtlenet ${POOL[*]} --model-set conv_channels=[48,40,84] --model-set fc_dims=[512,256] --lr 3e-4 --epochs 12 --patience 4" ;;
     parallel_cnn_transformer-ravdess8:gpu) echo "--model parallel_cnn_transformer ${RAV8[*]}" ;;
+    glam-emodb7:gpu)   echo "--model glam ${EMODB7[*]}" ;;
     squirtlenet_small:gpu) echo "--model squirtlenet ${POOL[*]} --model-set conv_channels=[48,40,84] --model-set fc_dims=[512,256]" ;;
     *:gpu)             echo "--model $name ${POOL[*]}" ;;
     *) echo "unknown run $name for PROFILE=$PROFILE" >&2; return 1 ;;
@@ -77,4 +84,15 @@ else
   done
   wait
 fi
-echo "results: $OUT/*/results.json; export with: python -m ser_core ship $OUT/<run> ..."
+# Export each finished run into checkpoints/ (DEST) with its measured metadata; not for trials
+# (extra arguments given) unless SHIP=1 asks for it.
+SHIP=${SHIP:-$([ $# -eq 0 ] && echo 1 || echo 0)}
+if [ "$SHIP" = 1 ]; then
+  for m in $MODELS; do
+    if [ -f "$OUT/$m/results.json" ]; then
+      python -m ser_core ship "$OUT/$m" --name "$m" --dest "${DEST:-checkpoints}"
+    fi
+  done
+  python -m ser_core report "${DEST:-checkpoints}"
+fi
+echo "results: $OUT/*/results.json"

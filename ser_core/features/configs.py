@@ -39,9 +39,15 @@ class FeatureConfig:
         band-limited corpora (RAVDESS and Emo-DB here were resampled to 11 025 Hz, i.e. no
         energy above ~5.5 kHz) can be fed full-band microphone audio through the same
         filter: the shipped checkpoints use 5500.
+    gain_normalize: scale each waveform (each segment a model sees) to zero mean and unit
+        variance right after the low-pass, for every kind, so that features do not depend on
+        the recording level. Here RAVDESS, Emo-DB and EMOVO differ in RMS level by a factor of
+        six, and a microphone's gain is anyone's guess: without it a model learns "loud corpus"
+        and "loud microphone" instead of emotion. The shipped checkpoints use it.
     """
 
     lowpass_hz: Optional[float] = None
+    gain_normalize: bool = False
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

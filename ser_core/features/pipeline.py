@@ -214,8 +214,10 @@ def extract(kind: str, waveform, sample_rate: int, config: FeatureConfig | dict 
         cfg = config.replace(**params) if params else config
     x, single = _as_batch(waveform)
     with torch.no_grad():
-        if cfg.lowpass_hz is not None:  # every kind: see FeatureConfig.lowpass_hz
+        if cfg.lowpass_hz is not None:  # every kind: see FeatureConfig
             x = FF.lowpass(x, int(sample_rate), float(cfg.lowpass_hz))
+        if cfg.gain_normalize:
+            x = FF.zscore(x)
         out = spec.compute(x, int(sample_rate), cfg)
     if single:
         if isinstance(out, dict):

@@ -160,26 +160,31 @@ def ensemble_cv(run_dirs: Sequence[str | Path]) -> dict:
 
 # -- half precision -------------------------------------------------------------------------
 
-def _fold_test_items(meta: dict, run_dir: Path, fold_name: str, data_roots: dict | None):
+def fold_test_items(meta: dict, test_speakers: Sequence[str], data_roots: dict | None = None):
+    """The utterances of ``test_speakers`` (``corpus:speaker``, as in results.json) that the checkpoint's label set keeps, as training
+    items (a fold's test set is every such utterance of its test speakers). Corpus folders:
+    ``data_roots[name]``, else the root recorded in ``meta``, else ``$SER_DATA_ROOT/name`` or
+    ``../shared/data/name``."""
+    import os
+
     from ser_core.training.datasets import as_items
     from ser_core.training.protocols import CorpusArg, load_labelled
 
-    split = json.loads((run_dir / "splits.json").read_text())
-    fold = next((f for f in split["folds"] if f["name"] == fold_name), None)
-    if fold is None:
-        raise ConfigError(f"{run_dir}/splits.json has no fold {fold_name!r}.")
+    default = Path(os.environ.get("SER_DATA_ROOT") or "../shared/data")
     corpora = []
     for c in meta.get("corpora") or []:
         root = (data_roots or {}).get(c["name"]) or c.get("root")
+        if not root or not Path(root).is_dir():
+            root = str(default / c["name"])
         corpora.append(CorpusArg(c["name"], root))
     utts, _, _ = load_labelled(corpora, str(meta["label_set"]).split("@")[0])
-    wanted = set(fold["test"])
-    return as_items([u for u in utts if u.uid in wanted], list(meta["labels"]))
+    wanted = set(test_speakers)
+    return as_items([u for u in utts if f"{u.corpus}:{u.speaker}" in wanted], list(meta["labels"]))
 
 
-def precision_check(checkpoint: str | Path, run_dir: str | Path, fold_name: str,
+def precision_check(checkpoint: str | Path, test_speakers: Sequence[str],
                     data_roots: dict | None = None) -> dict:
-    """Evaluate the checkpoint on its fold's test utterances with float32 weights and with
+    """Evaluate the checkpoint on its fold's test speakers with float32 weights and with
     float16-rounded weights; ``float16_ok`` when the two agree (see module doc)."""
     from ser_core.training.protocols import evaluate_items
 
@@ -189,14 +194,15 @@ def precision_check(checkpoint: str | Path, run_dir: str | Path, fold_name: str,
         for p in list(model16.parameters()) + list(model16.buffers()):
             if p.is_floating_point():
                 p.copy_(p.half().float())
-    items = _fold_test_items(meta, Path(run_dir), fold_name, data_roots)
+    items = fold_test_items(meta, test_speakers, data_roots)
     if not items:
-        raise ConfigError(f"no test utterances of {fold_name} found under the corpus roots.")
+        raise ConfigError("no utterance of the fold's test speakers found under the corpus "
+                          "roots (give --data-root).")
     t0 = time.time()
     r32, r16 = evaluate_items([model32, model16], meta, items, torch.device("cpu"))
     agree = float(np.mean(r32.y_pred == r16.y_pred))
     d_ua = float(r16.metrics["ua"] - r32.metrics["ua"])
-    return {"fold": fold_name, "utterances": len(items), "ua_float32": r32.metrics["ua"],
+    return {"utterances": len(items), "ua_float32": r32.metrics["ua"],
             "ua_float16": r16.metrics["ua"], "agreement": agree,
             "max_abs_prob_diff": float(np.abs(r32.probs - r16.probs).max()),
             "float16_ok": bool(agree >= AGREEMENT_MIN and abs(d_ua) <= UA_DELTA_MAX),
@@ -220,9 +226,13 @@ def ship_run(run_dir: str | Path, name: str, dest: str | Path = "checkpoints", *
         raise ConfigError(f"{run_dir}: predictions.csv and the checkpoint disagree on labels.")
     breakdown = cv_breakdown(labels, rows)
     fold = (meta.get("protocol") or {}).get("fold") or results.get("checkpoint_fold")
+    record = next((f for f in results.get("folds", []) if f["fold"] == fold), None)
+    if record is None:
+        raise ConfigError(f"{run_dir}/results.json has no fold {fold!r}.")
+    speakers = record["speakers"]
     check = None
     if precision == "auto":
-        check = precision_check(src, run_dir, fold, data_roots)
+        check = precision_check(src, speakers["test"], data_roots)
         half = check["float16_ok"]
     elif precision in ("float16", "float32"):
         half = precision == "float16"
@@ -232,6 +242,7 @@ def ship_run(run_dir: str | Path, name: str, dest: str | Path = "checkpoints", *
     meta = dict(meta)
     meta["metrics"] = {**meta.get("metrics", {}), "per_corpus": breakdown["per_corpus"]}
     meta["prediction_spread"] = breakdown["prediction_spread"]
+    meta["protocol"] = {**meta.get("protocol", {}), "speakers": speakers}
     meta["precision"] = {"weights": "float16" if half else "float32", "check": check}
     run_json = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     meta["shipped"] = {"name": name, "from_run": run_dir.name, "command": run_json.get("argv")

@@ -310,3 +310,13 @@ def test_lowpass_makes_every_kind_blind_above_the_cutoff(kind):
         same, unfiltered = (x - y).abs().max() / scale, (x - z).abs().max() / scale
         assert same < 1e-2, kind  # float rounding in near-empty bands, nothing more
         assert unfiltered > 10 * same, kind
+
+
+@pytest.mark.parametrize("kind", sorted(FEATURE_KINDS))
+def test_gain_normalize_makes_every_kind_level_invariant(kind):
+    x = clip()
+    a = extract(kind, x, SR, gain_normalize=True)
+    b = extract(kind, 0.05 * x, SR, gain_normalize=True)
+    pairs = [(a[k], b[k]) for k in a] if isinstance(a, dict) else [(a, b)]
+    for u, v in pairs:
+        assert torch.allclose(u, v, atol=1e-4 * float(u.abs().max().clamp_min(1.0))), kind

@@ -1,0 +1,65 @@
+"""The app with the checkpoints shipped in ``checkpoints/`` (no SER_CHECKPOINTS_DIR): Home
+lists them with their measured UA, Classify predicts a real utterance with every one of them,
+Compare shows their per-corpus results and confusion matrices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ser_core.checkpoint import find_checkpoints, read_meta
+from tests.app.test_pages import no_exception
+from tests.conftest import corpus_root
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = find_checkpoints(REPO / "checkpoints")
+NAMES = sorted(d.name for d in SHIPPED)
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not SHIPPED, reason="no checkpoints shipped in checkpoints/")]
+
+
+@pytest.fixture
+def shipped_env(monkeypatch, tmp_path):
+    monkeypatch.delenv("SER_CHECKPOINTS_DIR", raising=False)
+    monkeypatch.setenv("SER_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("SER_JOBS_IDLE_EXIT", "5")
+
+
+def test_home_lists_the_shipped_models_with_their_measured_ua(app, shipped_env):
+    at = app.run(timeout=120)
+    no_exception(at)
+    table = at.dataframe[0].value
+    assert sorted(table["model"]) == NAMES
+    for name in NAMES:
+        ua = 100 * read_meta(REPO / "checkpoints" / name)["metrics"]["mean"]["ua"]
+        assert f"{ua:.1f}" in list(table[table["model"] == name]["UA %"])
+
+
+@pytest.mark.corpus
+def test_classify_a_real_utterance_with_every_shipped_model(app, shipped_env):
+    clip = sorted(corpus_root("emodb").rglob("*.flac"))[0]
+    at = app.run(timeout=120)
+    at.switch_page("app_pages/classify.py").run(timeout=120)
+    at.file_uploader(key="classify_upload").set_value((clip.name, clip.read_bytes(),
+                                                       "audio/flac")).run(timeout=120)
+    no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Consensus"] in read_meta(SHIPPED[0])["labels"]
+    shown = " ".join(str(m.label) for m in at.metric) + " ".join(
+        " ".join(map(str, d.value.to_numpy().ravel())) for d in at.dataframe)
+    for name in NAMES:
+        assert name in shown
+
+
+def test_compare_shows_per_corpus_results(app, shipped_env):
+    at = app.run(timeout=120)
+    at.switch_page("app_pages/compare.py").run(timeout=120)
+    no_exception(at)
+    measured = next(d.value for d in at.dataframe if "scope" in d.value.columns)
+    assert set(measured["model"]) == set(NAMES)
+    pooled = [n for n in NAMES if len(read_meta(REPO / "checkpoints" / n)["training_corpora"]) > 1]
+    for name in pooled:
+        scopes = set(measured[measured["model"] == name]["scope"])
+        assert {"per_corpus / ravdess", "per_corpus / emodb", "per_corpus / emovo"} <= scopes

@@ -1,0 +1,166 @@
+"""The trained checkpoints shipped in ``checkpoints/``: metadata, size, reproducible metrics,
+band-limit robustness, and the README table that quotes them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+
+from ser_core.checkpoint import find_checkpoints, load_checkpoint, read_meta
+from tests.conftest import corpus_root
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "checkpoints"
+CHECKPOINTS = find_checkpoints(SHIPPED)
+NAMES = [d.name for d in CHECKPOINTS]
+MAX_TOTAL_BYTES = 100 * 2**20
+
+pytestmark = pytest.mark.skipif(not CHECKPOINTS, reason="no checkpoints shipped in checkpoints/")
+
+
+def _meta(name: str) -> dict:
+    return read_meta(SHIPPED / name)
+
+
+def test_checkpoints_folder_fits_the_size_budget():
+    total = sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file())
+    assert total <= MAX_TOTAL_BYTES, f"checkpoints/ is {total / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_metadata_says_what_was_trained_on_what_and_how_well(name):
+    meta = _meta(name)
+    assert meta["labels"] and meta["num_classes"] == len(meta["labels"])
+    assert meta["label_set"] and meta["label_set_definition"]
+    corpora = meta["corpora"]
+    assert corpora and all(c.get("citation") and c.get("license") for c in corpora)
+    assert not any("root" in c for c in corpora), "no machine paths in shipped metadata"
+    proto = meta["protocol"]
+    assert proto["speaker_independent"] is True and proto["folds"] >= 5
+    m = meta["metrics"]
+    assert len(m["folds"]) == proto["folds"]
+    for k in ("ua", "wa", "macro_f1", "weighted_f1"):
+        values = [f[k] for f in m["folds"]]
+        assert m["mean"][k] == pytest.approx(np.mean(values), abs=1e-9)
+        assert m["std"][k] == pytest.approx(np.std(values), abs=1e-9)
+    for scope in m["per_corpus"].values():
+        assert 0 <= scope["ua"]["mean"] <= 1 and scope["folds"] >= 1
+    spread = meta["prediction_spread"]
+    assert len(spread["folds"]) == proto["folds"]
+    assert 0 < spread["top_share_true"] <= spread["folds"][0]["top_share_pred"] + 1
+    # band-limited like the corpora it learnt from, level-normalised (ser_core/robustness.py)
+    assert meta["feature"]["config"]["lowpass_hz"] == 5500
+    assert meta["feature"]["config"]["gain_normalize"] is True
+    assert meta["recipe"] and meta["shipped"]["command"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_weights_precision_is_the_measured_choice(name):
+    meta = _meta(name)
+    precision = meta["precision"]
+    with safe_open(str(SHIPPED / name / "model.safetensors"), "pt") as fh:
+        dtypes = {str(fh.get_slice(k).get_dtype()) for k in fh.keys()}
+    floats = {d for d in dtypes if d.startswith(("F", "BF"))}
+    if precision["weights"] == "float16":
+        assert floats == {"F16"}
+        check = precision["check"]
+        assert check["agreement"] >= 0.99 and abs(check["ua_float16"] - check["ua_float32"]) <= 0.005
+    else:
+        assert floats == {"F32"}
+    model, _ = load_checkpoint(SHIPPED / name)
+    assert all(p.dtype.is_floating_point is False or str(p.dtype) == "torch.float32"
+               for p in model.parameters())
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", NAMES)
+def test_stored_test_fold_ua_is_reproduced(name):
+    """Re-evaluating the shipped weights on the test speakers of the fold they come from gives
+    the UA the metadata states (the float16 check measured exactly these predictions)."""
+    import torch
+
+    from ser_core.training.export import fold_test_items
+    from ser_core.training.protocols import evaluate_items
+
+    meta = _meta(name)
+    roots = {c["name"]: str(corpus_root(c["name"])) for c in meta["corpora"]}
+    items = fold_test_items(meta, meta["protocol"]["speakers"]["test"], roots)
+    assert len(items) == meta["precision"]["check"]["utterances"]
+    model, _ = load_checkpoint(SHIPPED / name)
+    res = evaluate_items([model], meta, items, torch.device("cpu"))[0]
+    expect = meta["precision"]["check"]["ua_float16" if meta["precision"]["weights"] == "float16"
+                                        else "ua_float32"]
+    assert res.metrics["ua"] == pytest.approx(expect, abs=0.01)
+    assert res.metrics["ua"] == pytest.approx(meta["metrics"]["test"]["ua"], abs=0.01)
+
+
+@pytest.fixture(scope="module")
+def emovo_clips():
+    from ser_core.audio import load_audio
+
+    return [load_audio(f) for f in sorted(corpus_root("emovo").rglob("*.flac"))[::37][:16]]
+
+
+@pytest.fixture(scope="module")
+def shipped_service():
+    from ser_core.inference import InferenceService
+
+    return InferenceService.from_paths([SHIPPED], device="cpu")
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+def test_full_band_and_band_limited_copies_get_close_predictions(emovo_clips, shipped_service):
+    """EMOVO is recorded at 48 kHz (full band at 16 kHz); its copy through 11 025 Hz is what
+    RAVDESS and Emo-DB look like here. The shipped models must answer nearly the same."""
+    from ser_core.robustness import band_limited_copy, compare_copies
+
+    res = compare_copies(shipped_service, emovo_clips, band_limited_copy)
+    for name, r in res.items():
+        assert r["tv_mean"] < 0.05 and r["agreement"] >= 0.85, (name, r)
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+def test_a_quieter_recording_gets_the_same_prediction(emovo_clips, shipped_service):
+    from ser_core.robustness import compare_copies, gain_copy
+
+    res = compare_copies(shipped_service, emovo_clips, lambda a: gain_copy(a, -20.0))
+    for name, r in res.items():
+        assert r["tv_mean"] < 0.02 and r["agreement"] >= 0.95, (name, r)
+
+
+@pytest.mark.slow
+def test_predict_without_options_uses_every_shipped_model(tmp_path):
+    from tests.conftest import tone
+    import soundfile as sf
+
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, tone(200.0, 3.0), 16000)
+    env = {k: v for k, v in os.environ.items() if k != "SER_CHECKPOINTS_DIR"}
+    out = subprocess.run([sys.executable, "-m", "ser_core", "predict", str(wav), "--json"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    [res] = json.loads(out.stdout)
+    assert sorted(m["name"] for m in res["models"]) == sorted(NAMES)
+    for m in res["models"]:
+        assert sum(m["probs"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_readme_table_is_the_report_of_the_shipped_checkpoints():
+    from ser_core.training.export import markdown_table
+
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- report:begin -->\n(.*?)\n<!-- report:end -->", readme, re.S)
+    assert block, "README.md lacks the <!-- report:begin/end --> block"
+    assert block.group(1).strip() == markdown_table(CHECKPOINTS).strip(), \
+        "README table is stale: paste `python -m ser_core report` between the markers"

@@ -121,12 +121,20 @@ def shipped_service():
 @pytest.mark.corpus
 def test_full_band_and_band_limited_copies_get_close_predictions(emovo_clips, shipped_service):
     """EMOVO is recorded at 48 kHz (full band at 16 kHz); its copy through 11 025 Hz is what
-    RAVDESS and Emo-DB look like here. The shipped models must answer nearly the same."""
+    RAVDESS and Emo-DB look like here. The shipped models answer nearly the same for both, and
+    it is their 5.5 kHz low-pass that makes them: without it the answers drift apart.
+
+    Not identical: the copy's resampling filter already rolls off from ~4.5 kHz (-1.4 dB at
+    4.5 kHz, -10 dB at 5.5 kHz; the corpora's own spectra fall the same way), a band the
+    5.5 kHz low-pass keeps. Measured on these 16 clips: total variation 0.07-0.12 with the
+    filter vs 0.13-0.29 without; see scripts/measure_robustness.py for more clips."""
     from ser_core.robustness import band_limited_copy, compare_copies
 
-    res = compare_copies(shipped_service, emovo_clips, band_limited_copy)
-    for name, r in res.items():
-        assert r["tv_mean"] < 0.05 and r["agreement"] >= 0.85, (name, r)
+    shipped = compare_copies(shipped_service, emovo_clips, band_limited_copy)
+    unfiltered = compare_copies(shipped_service, emovo_clips, band_limited_copy, switch_off="band")
+    for name, r in shipped.items():
+        assert r["tv_mean"] < 0.15 and r["agreement"] >= 0.8, (name, r)
+        assert r["tv_mean"] < 0.75 * unfiltered[name]["tv_mean"], (name, r, unfiltered[name])
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """``python -m ser_core report``: the results tables, computed from files.
 
     python -m ser_core report                            # every checkpoint under checkpoints/
+    python -m ser_core report runs/shipped/glam-emodb7   # a training run (not shipped)
     python -m ser_core report --ensemble runs/shipped/glam runs/shipped/dual_dslstm ...
 
 Without ``--ensemble``: a markdown table of the checkpoints' measured metrics (UA / WA /
@@ -19,7 +20,8 @@ def register(sub) -> None:
     p = sub.add_parser("report", help="results tables of checkpoints, or of an ensemble of runs",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoints", nargs="*", metavar="DIR",
-                   help="checkpoint folders or folders holding them (default: checkpoints/)")
+                   help="checkpoint folders, folders holding them, or training run folders "
+                        "(default: checkpoints/)")
     p.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=None,
                    help="score the mean posterior of these training runs instead")
     p.add_argument("--json", action="store_true")
@@ -28,6 +30,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import json
+    from pathlib import Path
 
     from ser_core.checkpoint import find_checkpoints
     from ser_core.errors import ConfigError
@@ -49,13 +52,14 @@ def run(args) -> int:
         return 0
     dirs = []
     for d in args.checkpoints or ["checkpoints"]:
-        dirs += find_checkpoints(d) or []
+        is_run = (Path(d) / "results.json").is_file() and (Path(d) / "checkpoint").is_dir()
+        dirs += [Path(d)] if is_run else (find_checkpoints(d) or [])
     if not dirs:
         raise ConfigError(f"no checkpoints under {', '.join(args.checkpoints or ['checkpoints'])}.")
     if args.json:
-        from ser_core.checkpoint import read_meta
+        from ser_core.training.export import table_meta
 
-        print(json.dumps({str(d): {k: read_meta(d).get(k) for k in
+        print(json.dumps({str(d): {k: table_meta(d).get(k) for k in
                                    ("model", "labels", "metrics", "prediction_spread", "precision")}
                           for d in dirs}, indent=2))
         return 0

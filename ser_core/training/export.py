@@ -264,13 +264,28 @@ def _pm(d: dict | None, key: str) -> str:
     return f"{100 * v['mean']:.1f} ± {100 * v['std']:.1f}"
 
 
-def markdown_table(checkpoint_dirs: Sequence[str | Path]) -> str:
-    """One row per checkpoint and scope (pooled, then each corpus): UA / WA / MF1 over folds,
-    the prediction spread, the weights' precision."""
-    lines = ["| checkpoint | test data | UA % | WA % | macro-F1 % | top-class share pred / true |"
+def table_meta(directory: str | Path) -> dict:
+    """A shipped checkpoint's metadata, or, for a training run's folder, its best-fold
+    checkpoint's metadata completed as :func:`ship_run` would (per-corpus metrics and the
+    prediction spread from the run's predictions; weights as trained)."""
+    d = Path(directory)
+    if (d / "checkpoint" / "config.json").is_file() and (d / "predictions.csv").is_file():
+        meta = read_meta(d / "checkpoint")
+        labels, rows = read_predictions(d)
+        breakdown = cv_breakdown(labels, rows)
+        meta["metrics"] = {**meta.get("metrics", {}), "per_corpus": breakdown["per_corpus"]}
+        meta["prediction_spread"] = breakdown["prediction_spread"]
+        return meta
+    return read_meta(d)
+
+
+def markdown_table(dirs: Sequence[str | Path]) -> str:
+    """One row per checkpoint (or training run folder) and scope (pooled, then each corpus):
+    UA / WA / MF1 over folds, the prediction spread, the weights' precision."""
+    lines = ["| model | data (classes) | UA % | WA % | macro-F1 % | top-class share pred / true |"
              " weights |", "|---|---|---|---|---|---|---|"]
-    for d in checkpoint_dirs:
-        meta = read_meta(d)
+    for d in dirs:
+        meta = table_meta(d)
         m = meta.get("metrics") or {}
         pooled = {k: {"mean": m["mean"][k], "std": m["std"][k]} for k in METRIC_KEYS
                   if k in (m.get("mean") or {})}

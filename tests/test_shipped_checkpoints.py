@@ -126,8 +126,7 @@ def test_full_band_and_band_limited_copies_get_close_predictions(emovo_clips, sh
 
     Not identical: the copy's resampling filter already rolls off from ~4.5 kHz (-1.4 dB at
     4.5 kHz, -10 dB at 5.5 kHz; the corpora's own spectra fall the same way), a band the
-    5.5 kHz low-pass keeps. Measured on these 16 clips: total variation 0.07-0.12 with the
-    filter vs 0.13-0.29 without; see scripts/measure_robustness.py for more clips."""
+    5.5 kHz low-pass keeps. The README's figures come from scripts/measure_robustness.py."""
     from ser_core.robustness import band_limited_copy, compare_copies
 
     shipped = compare_copies(shipped_service, emovo_clips, band_limited_copy)

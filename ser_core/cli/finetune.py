@@ -65,6 +65,9 @@ def validate_args(args) -> None:
     from ser_core.checkpoint import read_meta
     from ser_core.errors import ConfigError
 
+    if getattr(args, "feature_set", None):
+        raise ConfigError("finetune keeps the checkpoint's own features (its weights expect "
+                          "them); --feature-set is for train.")
     meta = read_meta(args.checkpoint)
     n = sum(x is not None for x in (args.unfreeze_last, args.freeze_subset, args.unfreeze))
     if n != 1:

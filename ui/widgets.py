@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
@@ -29,11 +28,10 @@ def icon(label: str) -> str:
 
 def default_corpus_root() -> str:
     """``$SER_DATA_ROOT`` or ``../shared/data`` beside the repository, when present."""
-    env = os.environ.get("SER_DATA_ROOT")
-    if env:
-        return env
-    guess = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return str(guess) if guess.is_dir() else ""
+    from ser_core.data.registry import default_data_root
+
+    root = default_data_root()
+    return str(root) if root else ""
 
 
 def corpus_folder_input(key: str, label: str = "Corpus folder on this machine") -> str:

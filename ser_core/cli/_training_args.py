@@ -137,13 +137,12 @@ def default_labels(args: argparse.Namespace) -> str:
 
 
 def print_summary(results: dict, as_json: bool) -> None:
-    from ser_core.training.metrics import METRIC_KEYS
+    from ser_core.training.metrics import METRIC_KEYS, METRIC_NAMES as names
     from ser_core.training.progress import _clean
 
     if as_json:
         print(json.dumps(_clean(results), indent=2))
         return
-    names = {"wa": "WA", "ua": "UA", "weighted_f1": "WF1", "macro_f1": "MF1"}
     print(f"{'fold':<28}" + "".join(f"{names[k]:>9}" for k in METRIC_KEYS))
     for r in results["folds"]:
         print(f"{r['fold']:<28}" + "".join(f"{100 * r['test'][k]:9.2f}" for k in METRIC_KEYS))

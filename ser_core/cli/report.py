@@ -35,6 +35,7 @@ def run(args) -> int:
     from ser_core.checkpoint import find_checkpoints
     from ser_core.errors import ConfigError
     from ser_core.training import export
+    from ser_core.training.metrics import METRIC_NAMES
 
     if args.ensemble:
         res = export.ensemble_cv(args.ensemble)
@@ -44,7 +45,7 @@ def run(args) -> int:
         print(f"ensemble of {len(res['members'])} runs (mean posterior), split "
               f"{res['split_fingerprint']}, {res['pooled']['folds']} speaker-independent folds:")
         for scope, d in [("pooled", res["pooled"]), *res["per_corpus"].items()]:
-            print(f"  {scope:<10}" + "  ".join(f"{export.NAMES[k]} {export._pm(d, k)}"
+            print(f"  {scope:<10}" + "  ".join(f"{METRIC_NAMES[k]} {export.mean_std_text(d, k)}"
                                                for k in ("ua", "wa", "macro_f1")))
         sp = res["prediction_spread"]
         print(f"  top-class share: predicted {100 * sp['top_share_pred']:.1f} %, "
@@ -57,9 +58,7 @@ def run(args) -> int:
     if not dirs:
         raise ConfigError(f"no checkpoints under {', '.join(args.checkpoints or ['checkpoints'])}.")
     if args.json:
-        from ser_core.training.export import table_meta
-
-        print(json.dumps({str(d): {k: table_meta(d).get(k) for k in
+        print(json.dumps({str(d): {k: export.table_meta(d).get(k) for k in
                                    ("model", "labels", "metrics", "prediction_spread", "precision")}
                           for d in dirs}, indent=2))
         return 0

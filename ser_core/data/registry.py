@@ -7,6 +7,7 @@ Each corpus lives in its own module (``ser_core/data/<name>.py``) that defines `
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,15 @@ class CorpusInfo:
     citation: str = ""
     license: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def default_data_root() -> Path | None:
+    """``$SER_DATA_ROOT``, else ``../shared/data`` beside the repository when it exists."""
+    env = os.environ.get("SER_DATA_ROOT")
+    if env:
+        return Path(env)
+    guess = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return guess if guess.is_dir() else None
 
 
 def list_corpora() -> list[str]:

@@ -36,11 +36,11 @@ import torch
 
 from ser_core.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from ser_core.errors import ConfigError
-from ser_core.training.metrics import METRIC_KEYS, classification_metrics, summarize_folds
+from ser_core.training.metrics import (METRIC_KEYS, METRIC_NAMES, classification_metrics,
+                                       summarize_folds)
 
 AGREEMENT_MIN = 0.99
 UA_DELTA_MAX = 0.005
-NAMES = {"wa": "WA", "ua": "UA", "weighted_f1": "WF1", "macro_f1": "MF1"}
 
 
 # -- predictions of a run ------------------------------------------------------------------
@@ -70,10 +70,9 @@ def _metrics(rows: Sequence[dict], labels: Sequence[str]) -> dict:
 
 
 def _brief(summary: dict) -> dict:
-    """``{"ua": {"mean", "std"}, ...}`` of a :func:`summarize_folds` result (plus ``n``)."""
-    out = {k: {"mean": summary[k]["mean"], "std": summary[k]["std"]}
-           for k in METRIC_KEYS if isinstance(summary.get(k), dict)}
-    return out
+    """``{"ua": {"mean", "std"}, ...}`` of a :func:`summarize_folds` result."""
+    return {k: {"mean": summary[k]["mean"], "std": summary[k]["std"]}
+            for k in METRIC_KEYS if isinstance(summary.get(k), dict)}
 
 
 def _by_fold(rows: Iterable[dict]) -> dict[str, list[dict]]:
@@ -158,19 +157,25 @@ def ensemble_cv(run_dirs: Sequence[str | Path]) -> dict:
             **cv_breakdown(labels0, rows)}
 
 
+def with_breakdown(meta: dict, labels: Sequence[str], rows: Sequence[dict]) -> dict:
+    """``meta`` plus ``metrics.per_corpus`` and ``prediction_spread`` from a run's predictions."""
+    breakdown = cv_breakdown(labels, rows)
+    return {**meta, "metrics": {**meta.get("metrics", {}), "per_corpus": breakdown["per_corpus"]},
+            "prediction_spread": breakdown["prediction_spread"]}
+
+
 # -- half precision -------------------------------------------------------------------------
 
 def fold_test_items(meta: dict, test_speakers: Sequence[str], data_roots: dict | None = None):
-    """The utterances of ``test_speakers`` (``corpus:speaker``, as in results.json) that the checkpoint's label set keeps, as training
-    items (a fold's test set is every such utterance of its test speakers). Corpus folders:
-    ``data_roots[name]``, else the root recorded in ``meta``, else ``$SER_DATA_ROOT/name`` or
-    ``../shared/data/name``."""
-    import os
-
+    """The utterances of ``test_speakers`` (``corpus:speaker``, as in results.json) that the
+    checkpoint's label set keeps, as training items (a fold's test set is every such utterance
+    of its test speakers). Corpus folders: ``data_roots[name]``, else the root recorded in
+    ``meta``, else :func:`~ser_core.data.registry.default_data_root`/name."""
+    from ser_core.data.registry import default_data_root
     from ser_core.training.datasets import as_items
     from ser_core.training.protocols import CorpusArg, load_labelled
 
-    default = Path(os.environ.get("SER_DATA_ROOT") or "../shared/data")
+    default = default_data_root() or Path("../shared/data")
     corpora = []
     for c in meta.get("corpora") or []:
         root = (data_roots or {}).get(c["name"]) or c.get("root")
@@ -224,7 +229,6 @@ def ship_run(run_dir: str | Path, name: str, dest: str | Path = "checkpoints", *
     labels, rows = read_predictions(run_dir)
     if labels != list(meta["labels"]):
         raise ConfigError(f"{run_dir}: predictions.csv and the checkpoint disagree on labels.")
-    breakdown = cv_breakdown(labels, rows)
     fold = (meta.get("protocol") or {}).get("fold") or results.get("checkpoint_fold")
     record = next((f for f in results.get("folds", []) if f["fold"] == fold), None)
     if record is None:
@@ -239,9 +243,7 @@ def ship_run(run_dir: str | Path, name: str, dest: str | Path = "checkpoints", *
     else:
         raise ConfigError("precision must be auto, float16 or float32.")
     model, _ = load_checkpoint(src)
-    meta = dict(meta)
-    meta["metrics"] = {**meta.get("metrics", {}), "per_corpus": breakdown["per_corpus"]}
-    meta["prediction_spread"] = breakdown["prediction_spread"]
+    meta = with_breakdown(meta, labels, rows)
     meta["protocol"] = {**meta.get("protocol", {}), "speakers": speakers}
     meta["precision"] = {"weights": "float16" if half else "float32", "check": check}
     run_json = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
@@ -257,7 +259,7 @@ def ship_run(run_dir: str | Path, name: str, dest: str | Path = "checkpoints", *
 
 # -- README table ---------------------------------------------------------------------------
 
-def _pm(d: dict | None, key: str) -> str:
+def mean_std_text(d: dict | None, key: str) -> str:
     v = (d or {}).get(key)
     if not isinstance(v, dict) or v.get("mean") is None or math.isnan(v["mean"]):
         return "—"
@@ -270,12 +272,7 @@ def table_meta(directory: str | Path) -> dict:
     prediction spread from the run's predictions; weights as trained)."""
     d = Path(directory)
     if (d / "checkpoint" / "config.json").is_file() and (d / "predictions.csv").is_file():
-        meta = read_meta(d / "checkpoint")
-        labels, rows = read_predictions(d)
-        breakdown = cv_breakdown(labels, rows)
-        meta["metrics"] = {**meta.get("metrics", {}), "per_corpus": breakdown["per_corpus"]}
-        meta["prediction_spread"] = breakdown["prediction_spread"]
-        return meta
+        return with_breakdown(read_meta(d / "checkpoint"), *read_predictions(d))
     return read_meta(d)
 
 
@@ -295,11 +292,11 @@ def markdown_table(dirs: Sequence[str | Path]) -> str:
         name = Path(d).name
         weights = (meta.get("precision") or {}).get("weights", meta.get("weights_dtype", "?"))
         scope = "+".join(meta.get("training_corpora") or []) + f" ({len(meta['labels'])} cl.)"
-        lines.append(f"| `{name}` | {scope} | {_pm(pooled, 'ua')} | {_pm(pooled, 'wa')} | "
-                     f"{_pm(pooled, 'macro_f1')} | {share} | {weights} |")
+        lines.append(f"| `{name}` | {scope} | {mean_std_text(pooled, 'ua')} | {mean_std_text(pooled, 'wa')} | "
+                     f"{mean_std_text(pooled, 'macro_f1')} | {share} | {weights} |")
         per = m.get("per_corpus") or {}
         if len(per) > 1:
             for c, v in per.items():
-                lines.append(f"| | {c} | {_pm(v, 'ua')} | {_pm(v, 'wa')} | "
-                             f"{_pm(v, 'macro_f1')} | | |")
+                lines.append(f"| | {c} | {mean_std_text(v, 'ua')} | {mean_std_text(v, 'wa')} | "
+                             f"{mean_std_text(v, 'macro_f1')} | | |")
     return "\n".join(lines)

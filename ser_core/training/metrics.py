@@ -24,6 +24,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
 METRIC_KEYS = ("wa", "ua", "weighted_f1", "macro_f1")
+METRIC_NAMES = {"wa": "WA", "ua": "UA", "weighted_f1": "WF1", "macro_f1": "MF1"}
 
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int,
@@ -88,7 +89,7 @@ def summarize_folds(fold_metrics: Iterable[dict], keys: Sequence[str] = METRIC_K
 
 def format_summary(summary: dict, keys: Sequence[str] = METRIC_KEYS) -> str:
     """``"WA 61.2 ± 3.1 | UA ..."`` in percent, for the terminal."""
-    names = {"wa": "WA", "ua": "UA", "weighted_f1": "WF1", "macro_f1": "MF1"}
+    names = METRIC_NAMES
     parts = []
     for k in keys:
         if k in summary and isinstance(summary[k], dict):

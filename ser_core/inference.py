@@ -114,10 +114,13 @@ def _build_prepare(meta: dict) -> Callable[[torch.Tensor], Any]:
 
 def load_installed(directory: str | Path, device: torch.device, name: str | None = None) -> InstalledModel:
     """Load one checkpoint directory with its feature preparation."""
+    from ser_core.models import for_cpu_inference
     from ser_core.training.featurize import spec_from_meta
 
     directory = Path(directory)
     model, meta = load_checkpoint(directory, device=device)
+    if device.type == "cpu":
+        for_cpu_inference(model)
     meta = _complete_meta(model, meta)
     spec = spec_from_meta(meta)[0]
     prepare = _build_prepare(meta)

@@ -15,6 +15,7 @@ from ser_core.models.base import (  # noqa: F401
     SERModel,
     capture_attention,
     count_parameters,
+    for_cpu_inference,
     freeze_all_but_last,
     probe_axes,
     set_trainable_groups,

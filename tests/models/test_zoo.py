@@ -25,7 +25,8 @@ import torch.nn.functional as F
 
 from ser_core.checkpoint import load_checkpoint, save_checkpoint
 from ser_core.models import (capture_attention, count_parameters, create_model,
-                             freeze_all_but_last, list_models, model_class, probe_axes)
+                             for_cpu_inference, freeze_all_but_last, list_models, model_class,
+                             probe_axes)
 
 #: config overrides that keep each architecture but make it cheap (and, where the input size
 #: is a config field, the input shorter)
@@ -141,6 +142,20 @@ def test_batch_matches_single_in_eval(name):
         batched = model(x)
         singles = torch.cat([model(take(x, slice(i, i + 1))) for i in range(3)])
     torch.testing.assert_close(batched, singles, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_channels_last_inference_gives_the_same_logits(name):
+    """The inference service runs CPU models with channels-last weights (faster pooling):
+    every model must accept that layout and give the same answer."""
+    model = small_model(name).eval()
+    x = example(model, 2, seed=2)
+    with torch.no_grad():
+        expected = model(x)
+        fast = for_cpu_inference(model)
+        assert fast is model and not model.training
+        got = fast(x)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -1,15 +1,17 @@
 """The app with the checkpoints shipped in ``checkpoints/`` (no SER_CHECKPOINTS_DIR): Home
 lists them with their measured UA, Classify predicts a real utterance with every one of them,
-Compare shows their per-corpus results and confusion matrices."""
+Compare shows their per-corpus results and confusion matrices, Explain runs each with
+attention capture."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from ser_core.checkpoint import find_checkpoints, read_meta
-from tests.app.test_pages import no_exception
+from tests.app.test_pages import no_exception, texts
 from tests.conftest import corpus_root
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,3 +65,25 @@ def test_compare_shows_per_corpus_results(app, shipped_env):
     for name in pooled:
         scopes = set(measured[measured["model"] == name]["scope"])
         assert {"per_corpus / ravdess", "per_corpus / emodb", "per_corpus / emovo"} <= scopes
+
+
+@pytest.mark.corpus
+def test_explain_every_shipped_model_on_a_real_utterance(app, shipped_env):
+    """Explain runs each shipped model with attention capture on a real utterance; a trained
+    ACRNN's alpha_t is not flat (its peak is above the uniform weight)."""
+    clip = sorted(corpus_root("emodb").rglob("*.flac"))[0]
+    at = app.run(timeout=120)
+    at.switch_page("app_pages/classify.py").run(timeout=120)
+    at.file_uploader(key="classify_upload").set_value((clip.name, clip.read_bytes(),
+                                                       "audio/flac")).run(timeout=120)
+    at.switch_page("app_pages/explain.py").run(timeout=120)
+    no_exception(at)
+    for name in NAMES:
+        at.selectbox(key="x_model").set_value(name).run(timeout=120)
+        no_exception(at)
+        body = texts(at)
+        assert f"**{name}** says" in body
+        if read_meta(REPO / "checkpoints" / name)["model"] == "acrnn":
+            peak = re.search(r"α = ([0-9.]+); uniform would be ([0-9.]+)", body)
+            assert peak, "ACRNN's attention over time is drawn"
+            assert float(peak.group(1)) > float(peak.group(2))

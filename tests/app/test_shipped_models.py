@@ -29,6 +29,16 @@ def shipped_env(monkeypatch, tmp_path):
     monkeypatch.setenv("SER_JOBS_IDLE_EXIT", "5")
 
 
+def classify_real_clip(app):
+    """Run the app and drop the first Emo-DB utterance on Classify (the current clip)."""
+    clip = sorted(corpus_root("emodb").rglob("*.flac"))[0]
+    at = app.run(timeout=120)
+    at.switch_page("app_pages/classify.py").run(timeout=120)
+    at.file_uploader(key="classify_upload").set_value((clip.name, clip.read_bytes(),
+                                                       "audio/flac")).run(timeout=120)
+    return at
+
+
 def test_home_lists_the_shipped_models_with_their_measured_ua(app, shipped_env):
     at = app.run(timeout=120)
     no_exception(at)
@@ -41,11 +51,7 @@ def test_home_lists_the_shipped_models_with_their_measured_ua(app, shipped_env):
 
 @pytest.mark.corpus
 def test_classify_a_real_utterance_with_every_shipped_model(app, shipped_env):
-    clip = sorted(corpus_root("emodb").rglob("*.flac"))[0]
-    at = app.run(timeout=120)
-    at.switch_page("app_pages/classify.py").run(timeout=120)
-    at.file_uploader(key="classify_upload").set_value((clip.name, clip.read_bytes(),
-                                                       "audio/flac")).run(timeout=120)
+    at = classify_real_clip(app)
     no_exception(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Consensus"] in read_meta(SHIPPED[0])["labels"]
@@ -71,11 +77,7 @@ def test_compare_shows_per_corpus_results(app, shipped_env):
 def test_explain_every_shipped_model_on_a_real_utterance(app, shipped_env):
     """Explain runs each shipped model with attention capture on a real utterance; a trained
     ACRNN's alpha_t is not flat (its peak is above the uniform weight)."""
-    clip = sorted(corpus_root("emodb").rglob("*.flac"))[0]
-    at = app.run(timeout=120)
-    at.switch_page("app_pages/classify.py").run(timeout=120)
-    at.file_uploader(key="classify_upload").set_value((clip.name, clip.read_bytes(),
-                                                       "audio/flac")).run(timeout=120)
+    at = classify_real_clip(app)
     at.switch_page("app_pages/explain.py").run(timeout=120)
     no_exception(at)
     for name in NAMES:

@@ -49,6 +49,31 @@ def checkpoints_dir() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT / "checkpoints"
 
 
+ENV_THREADS = "SER_TORCH_THREADS"
+
+
+def interactive_threads(environ: dict[str, str] | None = None, cores: int | None = None) -> int:
+    """CPU threads for the app's models: ``$SER_TORCH_THREADS``, else every core but one.
+
+    The app usually runs next to the browser that shows it, on the same cores. With every
+    core in torch's OpenMP team, one team thread waits on a core the browser holds and each
+    operator's barrier stalls: measured on a 2-core machine with Chromium drawing the page
+    (``scripts/measure_app.py``, two runs each), the seven shipped models took a warm median
+    of 362 and 421 ms at 2 threads and 223 and 277 ms at 1, and the first prediction after
+    loading 1.8-1.9 s against 0.2-0.4 s (the CLI, with the machine to itself, is fastest at
+    2: 117-143 ms).
+    A bad value falls back to the default.
+    """
+    env = os.environ if environ is None else environ
+    cores = cores or os.cpu_count() or 1
+    default = max(1, cores - 1)
+    try:
+        n = int(env.get(ENV_THREADS, ""))
+    except ValueError:
+        return default
+    return n if n >= 1 else default
+
+
 def pick_device(device: str | torch.device | None = "auto") -> torch.device:
     """``"auto"``/``None``: CUDA when present, else CPU."""
     if device in (None, "auto"):
@@ -271,11 +296,17 @@ class InferenceService:
     Thread-safe for concurrent ``predict`` calls (Streamlit serves sessions from threads):
     models are in eval mode and run under ``torch.inference_mode``; attention capture, which
     installs hooks on shared modules, is serialised by a lock.
+
+    ``threads`` (CPU threads for the models, ``None``: torch's setting) is applied in the
+    thread that calls ``predict`` or ``explain``: torch's OpenMP thread count belongs to the
+    calling thread, and Streamlit runs every rerun of a page in a new one.
     """
 
     def __init__(self, models: Sequence[InstalledModel], device: torch.device,
-                 root: Path | None = None, failed: dict[str, str] | None = None) -> None:
+                 root: Path | None = None, failed: dict[str, str] | None = None,
+                 threads: int | None = None) -> None:
         self.models = list(models)
+        self.threads = threads
         self.device = device
         self.root = root
         self.failed = dict(failed or {})   # checkpoint path -> why it could not be loaded
@@ -284,7 +315,8 @@ class InferenceService:
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def from_paths(cls, paths: Iterable[str | Path] | None = None, device: str | None = "auto",
-                   strict: bool = False, extra: Iterable[tuple[str | Path, str]] = ()) -> "InferenceService":
+                   strict: bool = False, extra: Iterable[tuple[str | Path, str]] = (),
+                   threads: int | None = None) -> "InferenceService":
         """Load checkpoints: each path a checkpoint directory or a folder holding some.
 
         ``paths=None`` uses :func:`checkpoints_dir` (which may be empty or missing). A given
@@ -329,7 +361,7 @@ class InferenceService:
             while entry.name in taken:
                 entry.name, n = f"{base} ({n})", n + 1
             loaded.append(entry)
-        return cls(loaded, dev, roots[0] if default else None, failed)
+        return cls(loaded, dev, roots[0] if default else None, failed, threads)
 
     def __len__(self) -> int:
         return len(self.models)
@@ -373,6 +405,10 @@ class InferenceService:
             seconds=time.perf_counter() - t0)
         return pred, x, maps, windows
 
+    def _use_threads(self) -> None:
+        if self.threads and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+
     def _at_rate(self, audio: Audio, rate: int, cache: dict[int, torch.Tensor]) -> torch.Tensor:
         if rate not in cache:
             cache[rate] = resample(audio.waveform.float(), audio.sample_rate, rate)
@@ -380,6 +416,7 @@ class InferenceService:
 
     def predict(self, audio: Audio, names: Sequence[str] | None = None) -> ClipPrediction:
         """Every (or the named) model's prediction for ``audio``, plus their consensus."""
+        self._use_threads()
         t0 = time.perf_counter()
         chosen = self.models if names is None else [self.get(n) for n in names]
         cache: dict[int, torch.Tensor] = {}
@@ -392,6 +429,7 @@ class InferenceService:
         """One model's prediction with its attention maps and the features they refer to."""
         from ser_core.models.base import probe_axes
 
+        self._use_threads()
         entry = self.get(name)
         wave = self._at_rate(audio, entry.sample_rate, {})
         pred, x, maps, windows = self._run(entry, wave, capture=True)

@@ -16,7 +16,8 @@ from ser_core.audio import Audio, load_audio
 from ser_core.checkpoint import load_checkpoint
 from ser_core.errors import CheckpointError
 from ser_core.features.segments import aggregate_posteriors, segment_waveform
-from ser_core.inference import InferenceService, checkpoints_dir, consensus_of
+from ser_core.inference import (InferenceService, checkpoints_dir, consensus_of,
+                                interactive_threads)
 from ser_core.testing import make_tiny_checkpoint
 from ser_core.training.featurize import prepare_batch
 
@@ -261,3 +262,38 @@ def test_a_training_runs_checkpoint_is_named_after_its_run(tmp_path):
     ckpt = make_tiny_checkpoint(tmp_path / "glam-emodb" / "checkpoint", "glam")
     service = InferenceService.from_paths([ckpt], device="cpu")
     assert service.names() == ["glam-emodb"]
+
+
+def test_interactive_threads_leave_a_core_for_the_browser():
+    assert interactive_threads({}, cores=2) == 1
+    assert interactive_threads({}, cores=8) == 7
+    assert interactive_threads({}, cores=1) == 1
+    assert interactive_threads({"SER_TORCH_THREADS": "2"}, cores=2) == 2
+    # a bad value is not an error: the default stands
+    assert interactive_threads({"SER_TORCH_THREADS": "0"}, cores=4) == 3
+    assert interactive_threads({"SER_TORCH_THREADS": "two"}, cores=4) == 3
+
+
+def test_service_applies_its_thread_count_in_the_calling_thread(ckpt_root):
+    """torch's OpenMP thread count belongs to each thread (Streamlit reruns pages in new
+    ones): the service sets its own in whichever thread predicts."""
+    import threading
+
+    svc = InferenceService.from_paths([ckpt_root], threads=1)
+    seen: list[int] = []
+    audio = Audio(waveform=torch.zeros(8000), sample_rate=16000, original_sample_rate=16000,
+                  original_channels=1, name="z")
+
+    def call():
+        torch.set_num_threads(2)
+        svc.predict(audio)
+        seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    try:
+        t = threading.Thread(target=call)
+        t.start()
+        t.join()
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]

@@ -16,7 +16,7 @@ import streamlit as st
 
 from ser_core.audio import Audio, load_audio
 from ser_core.inference import (ClipPrediction, InferenceService, checkpoints_dir,
-                                installed_fingerprint)
+                                installed_fingerprint, interactive_threads)
 
 CLIP_KEY = "current_clip"
 
@@ -75,7 +75,8 @@ def _job_checkpoints() -> list[tuple[str, str]]:
 @st.cache_resource(show_spinner="Loading the installed models…", max_entries=1)
 def _load_service(root: str, fingerprint: tuple, jobs: tuple) -> InferenceService:
     del fingerprint  # part of the cache key only
-    return InferenceService.from_paths(None, extra=jobs)
+    # the browser that shows the app usually shares these cores: see interactive_threads
+    return InferenceService.from_paths(None, extra=jobs, threads=interactive_threads())
 
 
 def models_fingerprint() -> tuple[str, tuple, tuple]:

@@ -40,6 +40,17 @@ def test_home_lists_installed_models_and_device(app, app_env):
     assert "synthetic" in list(table["trained on"])
 
 
+def test_app_loads_its_models_with_the_configured_thread_count(app, app_env, monkeypatch):
+    import streamlit as st
+
+    from ui.state import service
+
+    monkeypatch.setenv("SER_TORCH_THREADS", "3")
+    st.cache_resource.clear()  # load the service again, as a fresh server would
+    no_exception(app.run())
+    assert service().threads == 3
+
+
 @pytest.mark.parametrize("page", [None] + PAGES)
 def test_every_page_says_when_no_models_are_installed(app, empty_env, page):
     at = app.run()

@@ -291,7 +291,11 @@ def markdown_table(dirs: Sequence[str | Path]) -> str:
                  if "top_share_pred" in sp else "—")
         name = Path(d).name
         weights = (meta.get("precision") or {}).get("weights", meta.get("weights_dtype", "?"))
-        scope = "+".join(meta.get("training_corpora") or []) + f" ({len(meta['labels'])} cl.)"
+        scope = "+".join(meta.get("training_corpora") or [])
+        tested = ((meta.get("protocol") or {}).get("params") or {}).get("test_corpora")
+        if tested:  # cross-corpus: trained on one set of corpora, tested on others
+            scope += " → " + "+".join(tested)
+        scope += f" ({len(meta['labels'])} cl.)"
         lines.append(f"| `{name}` | {scope} | {mean_std_text(pooled, 'ua')} | {mean_std_text(pooled, 'wa')} | "
                      f"{mean_std_text(pooled, 'macro_f1')} | {share} | {weights} |")
         per = m.get("per_corpus") or {}

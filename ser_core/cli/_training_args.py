@@ -56,6 +56,9 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    help="class imbalance: weighted cross-entropy or balanced sampling")
     g.add_argument("--augment", default=None, metavar="SPEC",
                    help="none | awgn | seed002 [,p=0.5,snr=10-25,ops=pitch+noise,k=2]")
+    g.add_argument("--mixup", dest="mixup_alpha", type=float, default=None, metavar="ALPHA",
+                   help="mixup of training batches, lam ~ Beta(ALPHA, ALPHA) (GLAM's public "
+                        "code: 0.5); 0 = off")
     g.add_argument("--normalize", dest="normalize", action="store_true", default=None,
                    help="standardise features with training-set mean/std")
     g.add_argument("--no-normalize", dest="normalize", action="store_false")
@@ -106,7 +109,7 @@ def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
     from ser_core.training.recipes import parse_set_options
 
     fields = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "patience", "monitor",
-              "balance", "augment", "normalize", "seed002_rules")
+              "balance", "augment", "normalize", "seed002_rules", "mixup_alpha")
     out = {f: getattr(args, f, None) for f in fields}
     out = {k: v for k, v in out.items() if v is not None}
     out.update(parse_set_options(getattr(args, "recipe_set", None)))
@@ -168,6 +171,8 @@ def command_argv(args: argparse.Namespace, subcommand: str) -> list[str]:
         flag = "--" + key.replace("_", "-")
         if key in ("recipe_set",):
             flag = "--set"
+        if key == "mixup_alpha":
+            flag = "--mixup"
         if value is True:
             if key in ("amp", "deterministic", "freeze_bn_stats"):
                 continue  # defaults; their --no-... forms are recorded when False

@@ -61,6 +61,10 @@ class Recipe:
     augment: augmentation spec (``ser_core.training.augment.parse_augment``).
     normalize: compute per-feature mean/std on the training split and standardise inputs.
     grad_clip: max gradient norm (0 = off). label_smoothing: for the cross-entropy.
+    mixup_alpha: mixup (Zhang et al., ICLR 2018) of each training batch's features with a
+        shuffled copy of itself, ``lam ~ Beta(alpha, alpha)`` per batch and the loss
+        ``lam CE(y) + (1 - lam) CE(y_shuffled)``, as GLAM's public code trains (``train.py``,
+        ``--alpha 0.5``); 0 = off (seed 000's text does not mention it).
     """
 
     optimizer: str = "adam"
@@ -81,6 +85,7 @@ class Recipe:
     normalize: bool = False
     grad_clip: float = 0.0
     label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0
     source: str = "project default"
 
     def __post_init__(self) -> None:
@@ -92,6 +97,8 @@ class Recipe:
                                   f"not {getattr(self, name)!r}.")
         if self.lr <= 0 or self.batch_size < 1 or self.epochs < 0 or self.patience < 0:
             raise ConfigError("lr and batch size must be positive, epochs and patience >= 0.")
+        if self.mixup_alpha < 0:
+            raise ConfigError(f"mixup_alpha must be >= 0 (0 = off), not {self.mixup_alpha}.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -11,7 +11,8 @@ What it does, per fold (``Trainer.fit``):
   lives on the training device; features are computed on the device in batches
   (:mod:`ser_core.training.featurize`) and cached for the whole run when the training batch
   needs no augmentation (validation/test features are always cached);
-* on-the-fly augmentation (``recipe.augment``) touches training batches only;
+* on-the-fly augmentation (``recipe.augment``) touches training batches only, and so does
+  mixup (``recipe.mixup_alpha``, on the features after normalisation; :func:`mixup_batch`);
 * class imbalance: ``recipe.balance`` = ``weighted_loss`` (cross-entropy weighted by
   ``n / (K · n_c)`` over the training segments) or ``sampler`` (segments drawn with
   probability ∝ 1 / n_c) or ``none``;
@@ -56,6 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ser_core.errors import ConfigError
 from ser_core.features.segments import aggregate_posteriors
 from ser_core.models import create_model, set_trainable_groups
 from ser_core.models.base import InputSpec, SERModel
@@ -118,15 +120,35 @@ class TrainModule(nn.Module):
         self._own_loss = own if callable(own) else None
         self._own_takes_weight = bool(own) and "weight" in inspect.signature(own).parameters
 
-    def forward(self, x, y):
+    def forward(self, x, y, y_mix: torch.Tensor | None = None, lam: float = 1.0):
+        """``y_mix``/``lam``: targets of a mixup batch (``x`` already mixed); the loss is
+        ``lam CE(y) + (1 - lam) CE(y_mix)``."""
         if self._own_loss is not None:
+            if y_mix is not None:
+                raise ConfigError(f"mixup is not supported for {type(self.model).__name__}, "
+                                  "which computes its own loss; use mixup_alpha=0.")
             if self._own_takes_weight:
                 return self._own_loss(x, y, weight=self.class_weight)
             return self._own_loss(x, y)
         logits = self.model(x)
         loss = F.cross_entropy(logits.float(), y, weight=self.class_weight,
                                label_smoothing=self.label_smoothing)
+        if y_mix is not None:
+            loss = lam * loss + (1.0 - lam) * F.cross_entropy(
+                logits.float(), y_mix, weight=self.class_weight,
+                label_smoothing=self.label_smoothing)
         return loss, logits
+
+
+def mixup_batch(x: torch.Tensor, y: torch.Tensor, alpha: float, rng: np.random.Generator,
+                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mixup (Zhang et al., 2018) as GLAM's public code applies it: one ``lam ~ Beta(alpha,
+    alpha)`` per batch, each example mixed with the batch's example at a random permutation.
+    Returns the mixed inputs, the permuted targets and ``lam``. No library in the stack has
+    it for plain tensors (torchvision's ``MixUp`` wants one-hot image batches), hence here."""
+    lam = float(rng.beta(alpha, alpha))
+    perm = torch.randperm(x.shape[0], generator=gen).to(x.device)
+    return lam * x + (1.0 - lam) * x[perm], y[perm], lam
 
 
 def class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -401,6 +423,11 @@ class Trainer:
         rules = Seed002Rules() if r.seed002_rules else None
         gen = torch.Generator().manual_seed(fold_seed)
         aug_gen = torch.Generator().manual_seed(fold_seed + 7919)
+        mix_gen = torch.Generator().manual_seed(fold_seed + 104729)
+        mix_rng = np.random.default_rng(fold_seed + 104729)
+        if r.mixup_alpha > 0 and module._own_loss is not None:
+            raise ConfigError(f"mixup is not supported for {self.model_name}, which computes "
+                              "its own loss; use mixup_alpha=0.")
         best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         best_epoch, history, stop_reason, abandoned = 0, [], "max_epochs", None
         t_fit = time.time()
@@ -419,8 +446,12 @@ class Trainer:
             for step, idx in enumerate(batches, 1):
                 x = fz.apply_normalization(self.features(idx, aug_gen), normalization)
                 y = self.bank.seg_y(idx).to(self.device)
+                if r.mixup_alpha > 0:
+                    x, y_mix, lam = mixup_batch(x, y, r.mixup_alpha, mix_rng, mix_gen)
+                else:
+                    y_mix, lam = None, 1.0
                 with self._autocast():
-                    loss, _ = runner(x, y)
+                    loss, _ = runner(x, y, y_mix, lam)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if r.grad_clip > 0:

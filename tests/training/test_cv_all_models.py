@@ -63,7 +63,8 @@ def test_results_directory_has_everything(emodb_root, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "--model", "glam", "--corpus", "emodb", "--root", str(emodb_root),
             "--folds", "2", "--max-speakers", "4", "--max-utterances", "16", "--epochs", "2",
-            "--seed", "3", "--augment", "awgn", "--save-fold-checkpoints", "--quiet",
+            "--seed", "3", "--augment", "awgn", "--mixup", "0.5", "--save-fold-checkpoints",
+            "--quiet",
             "--out", str(out), "--model-set", "stem_channels=4"]
     assert main(argv) == 0
     run = json.loads((out / "run.json").read_text())
@@ -72,6 +73,7 @@ def test_results_directory_has_everything(emodb_root, tmp_path, capsys):
     cfg = run["config"]
     assert cfg["seed"] == 3 and cfg["model"] == "glam" and cfg["model_config"]["stem_channels"] == 4
     assert cfg["recipe"]["augment"] == "awgn" and cfg["recipe"]["lr"] == 1e-4
+    assert cfg["recipe"]["mixup_alpha"] == 0.5 and "--mixup" in run["argv"]
     assert cfg["protocol"] == "speaker-kfold" and cfg["protocol_params"]["k"] == 2
     assert cfg["label_set"]["tables"]["emodb"]["boredom"] == "boredom"
     assert cfg["split_fingerprint"] == json.loads((out / "splits.json").read_text())["fingerprint"]

@@ -123,3 +123,44 @@ def test_balanced_sampler_and_history(synthetic_bank):
     assert fit.epochs_run == 2 and fit.best_epoch in (1, 2)
     assert fit.history[0]["val"] is None
     assert set(fit.history[0]) >= {"epoch", "train_loss", "lr", "epoch_s", "best"}
+
+
+def test_mixup_batch_mixes_inputs_and_targets_with_one_lambda():
+    x = torch.arange(12, dtype=torch.float32).reshape(4, 3)
+    y = torch.tensor([0, 1, 2, 3])
+    xm, ym, lam = trainer_mod.mixup_batch(x, y, 0.5, np.random.default_rng(0),
+                                          torch.Generator().manual_seed(0))
+    assert 0.0 <= lam <= 1.0 and lam not in (0.0, 1.0)
+    assert sorted(ym.tolist()) == [0, 1, 2, 3]  # a permutation of the batch's targets
+    torch.testing.assert_close(xm, lam * x + (1 - lam) * x[ym])  # partner = the permuted row
+
+
+def test_mixup_loss_is_the_lambda_mix_of_both_cross_entropies():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(5, 3)
+    module = trainer_mod.TrainModule(model, None)
+    x, y, y2 = torch.randn(6, 5), torch.tensor([0, 1, 2, 0, 1, 2]), torch.tensor([2] * 6)
+    loss, logits = module(x, y, y2, 0.3)
+    expected = (0.3 * torch.nn.functional.cross_entropy(logits, y)
+                + 0.7 * torch.nn.functional.cross_entropy(logits, y2))
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(module(x, y)[0], torch.nn.functional.cross_entropy(logits, y))
+
+
+def test_mixup_trains_and_changes_the_training_loss(synthetic_bank):
+    bank, spec = synthetic_bank("glam")
+    plain = make_trainer(bank, spec, epochs=1).fit(0, TRAIN, VAL)
+    tr = make_trainer(bank, spec, epochs=1, mixup_alpha=0.5)
+    mixed = tr.fit(0, TRAIN, VAL)
+    assert np.isfinite(mixed.history[0]["train_loss"])
+    assert mixed.history[0]["train_loss"] != plain.history[0]["train_loss"]
+    assert tr.recipe.to_dict()["mixup_alpha"] == 0.5  # recorded with the run's recipe
+
+
+def test_mixup_refused_for_a_model_with_its_own_loss(synthetic_bank):
+    from ser_core.errors import ConfigError
+
+    bank, spec = synthetic_bank("dual_dslstm")
+    with pytest.raises(ConfigError, match="mixup"):
+        make_trainer(bank, spec, epochs=1, mixup_alpha=0.5, name="dual_dslstm").fit(
+            0, TRAIN, VAL)

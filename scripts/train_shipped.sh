@@ -2,9 +2,10 @@
 # Train the seed models the lab ships (issue 8), speaker-independently, on the three corpora in
 # ../shared/data: RAVDESS + Emo-DB + EMOVO pooled on the ekman7 label set, 5 folds grouped by
 # speaker (1 validation speaker per fold), plus seed 003's model on RAVDESS with its 8 native
-# classes (to compare with the seed's 71.33 %) and GLAM on Emo-DB's 7 native classes. Then `python -m ser_core ship` exports the best
-# fold of each run into checkpoints/ (half precision where that measurably costs nothing) and
-# `python -m ser_core report` prints the README's results table.
+# classes (to compare with the seed's 71.33 %) and GLAM on Emo-DB's 7 and RAVDESS's 8 native
+# classes. Then `python -m ser_core ship` exports the best fold of each run into checkpoints/
+# (half precision where that measurably costs nothing) and `python -m ser_core report` prints
+# the README's results table.
 #
 #   scripts/train_shipped.sh                        # PROFILE=cpu: the budget the shipped
 #                                                   # checkpoints were trained with (see README)
@@ -34,9 +35,9 @@ LANES=${LANES:-1}
 # faithful ones; the cpu profile trains acrnn_small and serct_small (narrower, documented in
 # README "Checkpoints"), at 34 and 10.5 segments/s on one thread.
 if [ "$PROFILE" = gpu ]; then
-  DEFAULT_MODELS="acrnn glam glam_plus serct squirtlenet_small parallel_cnn_transformer dual_dslstm parallel_cnn_transformer-ravdess8 glam-emodb7"
+  DEFAULT_MODELS="acrnn glam glam_plus serct squirtlenet_small parallel_cnn_transformer dual_dslstm parallel_cnn_transformer-ravdess8 glam-emodb7 glam-ravdess8"
 else
-  DEFAULT_MODELS="parallel_cnn_transformer glam dual_dslstm parallel_cnn_transformer-ravdess8 squirtlenet_small glam-emodb7 glam_plus acrnn_small serct_small glam-cc-emodb serct_small-cc-emodb"
+  DEFAULT_MODELS="parallel_cnn_transformer glam dual_dslstm parallel_cnn_transformer-ravdess8 squirtlenet_small glam-emodb7 glam_plus acrnn_small serct_small glam-cc-emodb serct_small-cc-emodb glam-ravdess8"
 fi
 MODELS=${MODELS:-$DEFAULT_MODELS}
 KFOLD="--protocol speaker-kfold --folds 5"
@@ -63,6 +64,8 @@ args_for() {
     parallel_cnn_transformer-ravdess8:cpu) echo "--model parallel_cnn_transformer ${RAV8[*]} --normalize --augment none --optimizer adam --lr 1e-3 --weight-decay 1e-4 --epochs 14 --patience 5" ;;
     glam:cpu)          echo "--model glam ${POOL[*]} --lr 5e-4 --epochs 10 --patience 4" ;;
     glam-emodb7:cpu)   echo "--model glam ${EMODB7[*]} --lr 5e-4 --epochs 12 --patience 4" ;;
+    # the pooled runs' best model on seed 003's task (RAVDESS, 8 classes), for comparison
+    glam-ravdess8:cpu) echo "--model glam ${RAV8[*]} --lr 5e-4 --epochs 10 --patience 4" ;;
     glam_plus:cpu)     echo "--model glam_plus ${POOL[*]} --lr 5e-4 --epochs 4 --patience 3" ;;
     dual_dslstm:cpu)   echo "--model dual_dslstm ${POOL[*]} --lr 1e-3 --epochs 3 --patience 3" ;;
     # acrnn_small: the seed's layout (6 convolutions 5x3, bottleneck 768, BLSTM 128, attention,
@@ -81,6 +84,7 @@ args_for() {
     squirtlenet_small:cpu) echo "--model squirtlenet ${POOL[*]} --model-set conv_channels=[48,40,84] --model-set fc_dims=[512,256] --lr 3e-4 --epochs 20 --patience 5" ;;
     parallel_cnn_transformer-ravdess8:gpu) echo "--model parallel_cnn_transformer ${RAV8[*]}" ;;
     glam-emodb7:gpu)   echo "--model glam ${EMODB7[*]}" ;;
+    glam-ravdess8:gpu) echo "--model glam ${RAV8[*]}" ;;
     squirtlenet_small:gpu) echo "--model squirtlenet ${POOL[*]} --model-set conv_channels=[48,40,84] --model-set fc_dims=[512,256]" ;;
     *:gpu)             echo "--model $name ${POOL[*]}" ;;
     *) echo "unknown run $name for PROFILE=$PROFILE" >&2; return 1 ;;

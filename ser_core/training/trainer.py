@@ -124,9 +124,8 @@ class TrainModule(nn.Module):
         """``y_mix``/``lam``: targets of a mixup batch (``x`` already mixed); the loss is
         ``lam CE(y) + (1 - lam) CE(y_mix)``."""
         if self._own_loss is not None:
-            if y_mix is not None:
-                raise ConfigError(f"mixup is not supported for {type(self.model).__name__}, "
-                                  "which computes its own loss; use mixup_alpha=0.")
+            if y_mix is not None:  # Trainer.fit refuses this combination up front
+                raise ConfigError("mixup needs the plain cross-entropy, not a model's own loss.")
             if self._own_takes_weight:
                 return self._own_loss(x, y, weight=self.class_weight)
             return self._own_loss(x, y)
@@ -140,15 +139,21 @@ class TrainModule(nn.Module):
         return loss, logits
 
 
-def mixup_batch(x: torch.Tensor, y: torch.Tensor, alpha: float, rng: np.random.Generator,
-                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+def mixup_batch(x, y: torch.Tensor, alpha: float, rng: np.random.Generator,
+                gen: torch.Generator):
     """Mixup (Zhang et al., 2018) as GLAM's public code applies it: one ``lam ~ Beta(alpha,
-    alpha)`` per batch, each example mixed with the batch's example at a random permutation.
-    Returns the mixed inputs, the permuted targets and ``lam``. No library in the stack has
-    it for plain tensors (torchvision's ``MixUp`` wants one-hot image batches), hence here."""
+    alpha)`` per batch, each example mixed with the batch's example at a random permutation
+    (``x`` a tensor, or a dict of tensors mixed alike). Returns the mixed inputs, the
+    permuted targets and ``lam``. No library in the stack has it for plain tensors
+    (torchvision's ``MixUp`` wants one-hot image batches), hence here."""
     lam = float(rng.beta(alpha, alpha))
-    perm = torch.randperm(x.shape[0], generator=gen).to(x.device)
-    return lam * x + (1.0 - lam) * x[perm], y[perm], lam
+    perm = torch.randperm(y.shape[0], generator=gen).to(y.device)
+
+    def mix(t: torch.Tensor) -> torch.Tensor:
+        return lam * t + (1.0 - lam) * t[perm.to(t.device)]
+
+    mixed = {k: mix(v) for k, v in x.items()} if isinstance(x, dict) else mix(x)
+    return mixed, y[perm], lam
 
 
 def class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -164,3 +164,11 @@ def test_mixup_refused_for_a_model_with_its_own_loss(synthetic_bank):
     with pytest.raises(ConfigError, match="mixup"):
         make_trainer(bank, spec, epochs=1, mixup_alpha=0.5, name="dual_dslstm").fit(
             0, TRAIN, VAL)
+
+
+def test_mixup_batch_mixes_every_input_of_a_dict_with_the_same_partner():
+    x = {"a": torch.arange(4.0)[:, None], "b": 10 * torch.arange(4.0)[:, None]}
+    xm, ym, lam = trainer_mod.mixup_batch(x, torch.arange(4), 1.0, np.random.default_rng(1),
+                                          torch.Generator().manual_seed(1))
+    torch.testing.assert_close(xm["b"], 10 * xm["a"])
+    torch.testing.assert_close(xm["a"][:, 0], lam * torch.arange(4.0) + (1 - lam) * ym.float())

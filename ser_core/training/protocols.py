@@ -246,6 +246,11 @@ def _sigterm_as_interrupt() -> None:
         return
 
     def handler(signum, frame):
+        # once: a cancel can deliver SIGTERM twice (the job's supervisor and `jobs cancel`
+        # both signal the group), and a second KeyboardInterrupt raised while the first is
+        # being recorded would escape the CLI half-way (exit by SIGINT, run.json unfinished);
+        # a command that hangs still gets SIGKILL after the grace period
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt(f"signal {signum}")
 
     try:

@@ -4,6 +4,7 @@ whose checkpoint is listed as soon as it finishes, and cancelling a training run
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,23 @@ def test_several_slot_training_job_runs_under_torchrun(runs, emodb_root, monkeyp
     [start] = jobs.progress_history(job.id, events=["run_start"])
     assert start["world_size"] == 2
     assert done.checkpoint == str(Path(done.out_dir) / "checkpoint")
+
+
+def test_a_second_sigterm_does_not_interrupt_the_cancel_being_recorded():
+    """`jobs cancel` can deliver SIGTERM twice (supervisor + cancel both signal the group):
+    the first becomes KeyboardInterrupt, the second must not break the run's clean-up."""
+    import os
+
+    from ser_core.training.protocols import _sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        _sigterm_as_interrupt()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1.0)  # the handler runs between bytecodes
+        os.kill(os.getpid(), signal.SIGTERM)  # ignored now: no exception, no exit
+        time.sleep(0.2)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)

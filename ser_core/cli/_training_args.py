@@ -168,11 +168,8 @@ def command_argv(args: argparse.Namespace, subcommand: str) -> list[str]:
     for key, value in sorted(vars(args).items()):
         if key in ("handler", "command") or value is None or value is False or value == []:
             continue
-        flag = "--" + key.replace("_", "-")
-        if key in ("recipe_set",):
-            flag = "--set"
-        if key == "mixup_alpha":
-            flag = "--mixup"
+        flag = {"recipe_set": "--set", "mixup_alpha": "--mixup"}.get(
+            key, "--" + key.replace("_", "-"))
         if value is True:
             if key in ("amp", "deterministic", "freeze_bn_stats"):
                 continue  # defaults; their --no-... forms are recorded when False

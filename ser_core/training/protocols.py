@@ -248,7 +248,8 @@ def _sigterm_as_interrupt() -> None:
     def handler(signum, frame):
         # once: a cancel can deliver SIGTERM twice (the job's supervisor and `jobs cancel`
         # both signal the group), and a second KeyboardInterrupt raised while the first is
-        # being recorded would escape the CLI half-way (exit by SIGINT, run.json unfinished);
+        # being recorded would break off that clean-up (a traceback or exit 143 instead of
+        # the CLI's "interrupted", 130);
         # a command that hangs still gets SIGKILL after the grace period
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt(f"signal {signum}")

@@ -110,7 +110,7 @@ class TrainModule(nn.Module):
     accepts ``weight``."""
 
     def __init__(self, model: SERModel, class_weight: torch.Tensor | None,
-                 label_smoothing: float = 0.0) -> None:
+                 label_smoothing: float = 0.0, mixup: bool = False) -> None:
         super().__init__()
         self.model = model
         self.register_buffer("class_weight", class_weight if class_weight is not None else None,
@@ -119,13 +119,14 @@ class TrainModule(nn.Module):
         own = getattr(model, "loss", None)
         self._own_loss = own if callable(own) else None
         self._own_takes_weight = bool(own) and "weight" in inspect.signature(own).parameters
+        if mixup and self._own_loss is not None:
+            raise ConfigError(f"mixup is not supported for {type(model).__name__}, which "
+                              "computes its own loss; use mixup_alpha=0.")
 
     def forward(self, x, y, y_mix: torch.Tensor | None = None, lam: float = 1.0):
         """``y_mix``/``lam``: targets of a mixup batch (``x`` already mixed); the loss is
         ``lam CE(y) + (1 - lam) CE(y_mix)``."""
-        if self._own_loss is not None:
-            if y_mix is not None:  # Trainer.fit refuses this combination up front
-                raise ConfigError("mixup needs the plain cross-entropy, not a model's own loss.")
+        if self._own_loss is not None:  # never with y_mix: refused in __init__
             if self._own_takes_weight:
                 return self._own_loss(x, y, weight=self.class_weight)
             return self._own_loss(x, y)
@@ -150,7 +151,7 @@ def mixup_batch(x, y: torch.Tensor, alpha: float, rng: np.random.Generator,
     perm = torch.randperm(y.shape[0], generator=gen).to(y.device)
 
     def mix(t: torch.Tensor) -> torch.Tensor:
-        return lam * t + (1.0 - lam) * t[perm.to(t.device)]
+        return lam * t + (1.0 - lam) * t[perm]
 
     mixed = {k: mix(v) for k, v in x.items()} if isinstance(x, dict) else mix(x)
     return mixed, y[perm], lam
@@ -414,7 +415,8 @@ class Trainer:
             frozen_modules = [m for n, mods in model.layer_groups() if n not in keep for m in mods]
         weight = (class_weights(seg_y, self.num_classes).to(self.device)
                   if r.balance == "weighted_loss" else None)
-        module = TrainModule(model, weight, r.label_smoothing).to(self.device)
+        module = TrainModule(model, weight, r.label_smoothing,
+                             mixup=r.mixup_alpha > 0).to(self.device)
         runner: nn.Module = module
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -430,9 +432,6 @@ class Trainer:
         aug_gen = torch.Generator().manual_seed(fold_seed + 7919)
         mix_gen = torch.Generator().manual_seed(fold_seed + 104729)
         mix_rng = np.random.default_rng(fold_seed + 104729)
-        if r.mixup_alpha > 0 and module._own_loss is not None:
-            raise ConfigError(f"mixup is not supported for {self.model_name}, which computes "
-                              "its own loss; use mixup_alpha=0.")
         best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         best_epoch, history, stop_reason, abandoned = 0, [], "max_epochs", None
         t_fit = time.time()

@@ -209,20 +209,23 @@ class RunningMoments:
                 "inputs": inputs}
 
 
-_NORM_CACHE: dict[tuple[int, str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+# Statistics as tensors, per normalisation dict, input name and device/dtype. The entry keeps
+# the dict itself: the key is its id(), and an id is only unique while the object lives (a
+# freed dict's id is soon reused by another checkpoint's, whose statistics differ).
+_NORM_CACHE: dict[tuple[int, str, str], tuple[Mapping, torch.Tensor, torch.Tensor]] = {}
 
 
 def _stats(normalization: Mapping, name: str, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
     key = (id(normalization), name, f"{device}:{dtype}")
     hit = _NORM_CACHE.get(key)
-    if hit is not None and hit[0] is not None:
-        return hit
+    if hit is not None and hit[0] is normalization:
+        return hit[1], hit[2]
     entry = normalization["inputs"][name]
     mean = torch.as_tensor(entry["mean"], dtype=dtype, device=device)
     std = torch.as_tensor(entry["std"], dtype=dtype, device=device)
     if len(_NORM_CACHE) > 64:
         _NORM_CACHE.clear()
-    _NORM_CACHE[key] = (mean, std)
+    _NORM_CACHE[key] = (normalization, mean, std)
     return mean, std
 
 

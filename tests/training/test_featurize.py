@@ -40,6 +40,22 @@ def test_dict_inputs_and_waveforms():
     assert fz.apply_normalization(torch.ones(2), None) is not None
 
 
+def test_normalization_of_a_freed_checkpoint_never_applies_to_the_next():
+    """Statistics are cached per normalisation dict by id(); a freed dict's id is reused by the
+    next one (seen in CI: a 3-channel model's statistics broadcast a 1-channel input to 3)."""
+    x = torch.ones(2, 1, 4, 5)
+    for i in range(50):
+        channels = 3 if i % 2 else 1
+        norm = {"type": "mean_std", "eps": 0.0,
+                "inputs": {fz.SINGLE: {"shape": [channels, 4],
+                                       "mean": [[float(i)] * 4] * channels,
+                                       "std": [[1.0] * 4] * channels}}}
+        y = fz.apply_normalization(x if channels == 1 else x.expand(2, 3, 4, 5), norm)
+        assert y.shape[1] == channels
+        torch.testing.assert_close(y, torch.full_like(y, 1.0 - i))
+        del norm
+
+
 def test_prepare_batch_is_featurize_plus_meta_normalization():
     spec = model_class("glam").input_spec
     meta = {**fz.feature_meta(spec, 16000)}

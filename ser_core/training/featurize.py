@@ -218,7 +218,7 @@ _NORM_CACHE: dict[tuple[int, str, str], tuple[Mapping, torch.Tensor, torch.Tenso
 def _stats(normalization: Mapping, name: str, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
     key = (id(normalization), name, f"{device}:{dtype}")
     hit = _NORM_CACHE.get(key)
-    if hit is not None and hit[0] is normalization:
+    if hit is not None:  # the entry holds its dict, so this id is still that dict's
         return hit[1], hit[2]
     entry = normalization["inputs"][name]
     mean = torch.as_tensor(entry["mean"], dtype=dtype, device=device)

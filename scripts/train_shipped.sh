@@ -44,6 +44,10 @@ KFOLD="--protocol speaker-kfold --folds 5"
 POOL=(--corpus ravdess,emodb,emovo --root "$DATA/ravdess,$DATA/emodb,$DATA/emovo" --labels ekman7 $KFOLD)
 RAV8=(--corpus ravdess --root "$DATA/ravdess" --labels native $KFOLD)
 EMODB7=(--corpus emodb --root "$DATA/emodb" --labels native $KFOLD)
+# Emo-DB's 7-class task learnt from all three corpora (label set emodb7: RAVDESS and EMOVO
+# lend the six classes they share with Emo-DB, boredom comes from Emo-DB alone); scored on the
+# Emo-DB speakers of each test fold
+EMODB7_POOLED=(--corpus ravdess,emodb,emovo --root "$DATA/ravdess,$DATA/emodb,$DATA/emovo" --labels emodb7 $KFOLD)
 # seed 001's cross-corpus test: trained on English speech only (here RAVDESS), tested on Emo-DB
 CC_EMODB=(--corpus ravdess,emodb --root "$DATA/ravdess,$DATA/emodb" --labels ekman7
           --protocol cross-corpus --test-corpora emodb)
@@ -64,6 +68,9 @@ args_for() {
     parallel_cnn_transformer-ravdess8:cpu) echo "--model parallel_cnn_transformer ${RAV8[*]} --normalize --augment none --optimizer adam --lr 1e-3 --weight-decay 1e-4 --epochs 14 --patience 5" ;;
     glam:cpu)          echo "--model glam ${POOL[*]} --lr 5e-4 --epochs 10 --patience 4" ;;
     glam-emodb7:cpu)   echo "--model glam ${EMODB7[*]} --lr 5e-4 --epochs 12 --patience 4" ;;
+    glam-emodb7-pooled:cpu) echo "--model glam ${EMODB7_POOLED[*]} --lr 5e-4 --epochs 10 --patience 4" ;;
+    glam_lr1e-3-emodb7-pooled:cpu) echo "--model glam ${EMODB7_POOLED[*]} --lr 1e-3 --epochs 12 --patience 4" ;;
+    squirtlenet_small-emodb7-pooled:cpu) echo "--model squirtlenet ${EMODB7_POOLED[*]} --model-set conv_channels=[48,40,84] --model-set fc_dims=[512,256] --lr 3e-4 --epochs 20 --patience 5" ;;
     # the pooled runs' best model on seed 003's task (RAVDESS, 8 classes), for comparison
     glam-ravdess8:cpu) echo "--model glam ${RAV8[*]} --lr 5e-4 --epochs 10 --patience 4" ;;
     glam_plus:cpu)     echo "--model glam_plus ${POOL[*]} --lr 5e-4 --epochs 4 --patience 3" ;;

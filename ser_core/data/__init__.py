@@ -13,7 +13,7 @@ Importing this package is cheap (no torch); the cache imports torch when used.
 """
 
 from ser_core.data.duplicates import audio_sha256, duplicate_groups, file_sha256
-from ser_core.data.labels import (EKMAN7, IEMOCAP4, LabelSet, apply_label_set, get_label_set,
+from ser_core.data.labels import (EKMAN7, EMODB7, IEMOCAP4, LabelSet, apply_label_set, get_label_set,
                                   list_label_sets, native_label_set)
 from ser_core.data.records import CorpusListing, Skipped, Utterance
 from ser_core.data.registry import CorpusInfo, canonical_name, corpus_info, list_corpora, load_corpus
@@ -33,7 +33,7 @@ def __getattr__(name):  # FeatureCache imports torch: load it on first use only
 
 __all__ = [
     "Utterance", "CorpusListing", "Skipped", "CorpusInfo", "load_corpus", "list_corpora", "corpus_info",
-    "canonical_name", "LabelSet", "EKMAN7", "IEMOCAP4", "get_label_set", "list_label_sets",
+    "canonical_name", "LabelSet", "EKMAN7", "EMODB7", "IEMOCAP4", "get_label_set", "list_label_sets",
     "native_label_set", "apply_label_set", "LabeledData", "load_labeled", "parse_corpus_args",
     "complete_speakers", "Split", "Fold", "LeakageError", "PROTOCOLS", "make_split",
     "leave_one_speaker_out", "speaker_kfold", "leave_one_session_out", "seed000_folds", "cross_corpus",

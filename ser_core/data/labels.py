@@ -16,6 +16,11 @@ Label sets:
 ``iemocap4`` v1 -- neutral, happy, sad, angry (seed 000 and seed 004). IEMOCAP *excited*
     merged into happy (5,531 utterances); everything else dropped in every corpus (fear,
     disgust, surprise, calm, boredom, frustrated, ...).
+``emodb7`` v1 -- Emo-DB's own seven classes (anger, boredom, disgust, fear, happiness, sadness,
+    neutral, in Emo-DB's order and spelling), with every other corpus mapped onto them through
+    its ``ekman7`` table (*happy* -> happiness, *sad* -> sadness, *angry* -> anger; surprise
+    dropped; *boredom* only from Emo-DB). For training Emo-DB's native 7-class task on more
+    speakers than Emo-DB's ten: on Emo-DB alone it is exactly ``native:emodb``.
 ``native:<corpus>`` v1 -- a corpus' own labels, unchanged (RAVDESS 8 classes for seed 003,
     AESDD 5 for seed 002's transfer, SEAC 5, ...).
 """
@@ -190,7 +195,37 @@ IEMOCAP4 = LabelSet(
     },
 )
 
-_FIXED = {s.name: s for s in (EKMAN7, IEMOCAP4)}
+# ------------------------------------------------------------------------------- emodb7 v1
+
+_EMODB7 = ("anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral")
+_EKMAN_TO_EMODB = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
+                   "sad": "sadness", "neutral": "neutral", "surprise": None}
+
+
+def _to_emodb7(corpus: str, table: Table) -> dict[str, str | None]:
+    if corpus == "emodb":
+        return {n: n for n in _EMODB7}
+    out = {n: (_EKMAN_TO_EMODB[c] if c is not None else None) for n, c in table.items()}
+    if corpus == "generic":
+        out.update({"boredom": "boredom", "bored": "boredom", "bor": "boredom"})
+    return out
+
+
+EMODB7 = LabelSet(
+    name="emodb7",
+    version=1,
+    classes=_EMODB7,
+    description="Emo-DB's seven classes (with boredom); other corpora mapped through ekman7.",
+    tables={corpus: _to_emodb7(corpus, table) for corpus, table in EKMAN7.tables.items()},
+    notes={
+        "emodb": "Emo-DB's own labels, unchanged (the same task as native:emodb).",
+        **{c: f"{n} Surprise dropped; no boredom."
+           for c, n in EKMAN7.notes.items() if c not in ("emodb", "generic")},
+        "generic": "user labels matched by common synonyms (boredom/bored too); others dropped.",
+    },
+)
+
+_FIXED = {s.name: s for s in (EKMAN7, IEMOCAP4, EMODB7)}
 
 
 def native_label_set(corpus: str, labels: Iterable[str] | None = None) -> LabelSet:
@@ -218,7 +253,7 @@ def list_label_sets() -> list[str]:
 
 
 def get_label_set(name: str | LabelSet, labels: Iterable[str] | None = None) -> LabelSet:
-    """A label set by name: ``ekman7``, ``iemocap4``, ``native:<corpus>`` (``@v1`` suffix allowed)."""
+    """A label set by name: ``ekman7``, ``iemocap4``, ``emodb7``, ``native:<corpus>`` (``@v1`` suffix allowed)."""
     if isinstance(name, LabelSet):
         return name
     key, _, version = name.strip().lower().partition("@")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from corpus_helpers import utt
-from ser_core.data import (EKMAN7, IEMOCAP4, apply_label_set, corpus_info, get_label_set, list_corpora,
+from ser_core.data import (EKMAN7, EMODB7, IEMOCAP4, apply_label_set, corpus_info, get_label_set, list_corpora,
                            list_label_sets)
 from ser_core.errors import ConfigError
 
@@ -18,7 +18,7 @@ def test_class_order_is_fixed():
     assert EKMAN7.id == "ekman7@v1" and get_label_set("ekman7@v1") is EKMAN7
 
 
-@pytest.mark.parametrize("label_set", [EKMAN7, IEMOCAP4], ids=lambda s: s.name)
+@pytest.mark.parametrize("label_set", [EKMAN7, IEMOCAP4, EMODB7], ids=lambda s: s.name)
 @pytest.mark.parametrize("corpus", NAMED)
 def test_every_native_label_of_every_corpus_has_an_entry(label_set, corpus):
     table = label_set.table(corpus)
@@ -39,6 +39,29 @@ def test_the_documented_choices():
     assert d["merged"] == {"happy": ["excited", "happy"]} and "frustrated" in d["dropped"]
     assert EKMAN7.describe("ravdess")["dropped"] == ["calm"]
     assert "calm" in EKMAN7.notes["ravdess"] and "boredom" in EKMAN7.notes["emodb"]
+
+
+def test_emodb7_is_emodbs_own_task_with_the_other_corpora_mapped_onto_it():
+    assert EMODB7.classes == ("anger", "boredom", "disgust", "fear", "happiness", "sadness",
+                              "neutral")
+    assert set(EMODB7.classes) == set(corpus_info("emodb").native_labels)
+    assert get_label_set("emodb7@v1") is EMODB7 and "emodb7" in list_label_sets()
+    # on Emo-DB it keeps and renames nothing: the same task as native:emodb
+    assert all(EMODB7.map("emodb", n) == n for n in corpus_info("emodb").native_labels)
+    assert EMODB7.map("ravdess", "happy") == "happiness" and EMODB7.map("ravdess", "fearful") == "fear"
+    assert EMODB7.map("ravdess", "calm") is None and EMODB7.map("ravdess", "surprised") is None
+    assert EMODB7.map("emovo", "joy") == "happiness" and EMODB7.map("emovo", "surprise") is None
+    assert EMODB7.map("iemocap", "excited") == "happiness"
+    assert EMODB7.map("generic", "bored") == "boredom" and EMODB7.map("generic", "angry") == "anger"
+    # boredom comes from Emo-DB alone
+    for corpus in NAMED:
+        if corpus != "emodb":
+            assert "boredom" not in EMODB7.table(corpus).values()
+    utts = [utt("ravdess", "01", 1, "surprised"), utt("ravdess", "01", 2, "sad"),
+            utt("emodb", "03", 3, "boredom")]
+    mapped = apply_label_set(utts, "emodb7")
+    assert [u.label for u in mapped.kept] == ["sadness", "boredom"]
+    assert mapped.dropped == {"ravdess": {"surprised": 1}}
 
 
 def test_unknown_label_of_a_named_corpus_is_an_error_generic_is_dropped():

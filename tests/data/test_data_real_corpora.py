@@ -52,6 +52,12 @@ def test_mapped_counts(ravdess_root, emodb_root, emovo_root):
     data = load_labeled("ravdess,emodb,emovo", [ravdess_root, emodb_root, emovo_root], "ekman7")
     assert len(data.utterances) == 1248 + 535 - 81 + 588
     assert data.class_counts()["surprise"] == 192 + 84
+    # emodb7: Emo-DB whole, RAVDESS without calm and surprised, EMOVO without surprise
+    data = load_labeled("ravdess,emodb,emovo", [ravdess_root, emodb_root, emovo_root], "emodb7")
+    assert len(data.utterances) == (1440 - 2 * 192) + 535 + (588 - 84)
+    counts = data.class_counts()
+    assert counts["boredom"] == 81 and counts["happiness"] == 192 + 71 + 84
+    assert counts["neutral"] == 96 + 79 + 84
 
 
 @pytest.mark.slow

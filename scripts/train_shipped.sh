@@ -3,9 +3,11 @@
 # ../shared/data: RAVDESS + Emo-DB + EMOVO pooled on the ekman7 label set, 5 folds grouped by
 # speaker (1 validation speaker per fold), plus seed 003's model on RAVDESS with its 8 native
 # classes (to compare with the seed's 71.33 %) and GLAM on Emo-DB's 7 and RAVDESS's 8 native
-# classes. Then `python -m ser_core ship` exports the best fold of each run into checkpoints/
-# (half precision where that measurably costs nothing) and `python -m ser_core report` prints
-# the README's results table.
+# classes. Runs that only the MODELS variable starts (README "Checkpoints"): glam-emodb7-seed000
+# (seed 000's 10-fold protocol on Emo-DB) and <model>-emodb7-pooled (Emo-DB's 7 classes learnt
+# from all three corpora, label set emodb7). Then `python -m ser_core ship` exports the best
+# fold of each run into checkpoints/ (half precision where that measurably costs nothing) and
+# `python -m ser_core report` prints the README's results table.
 #
 #   scripts/train_shipped.sh                        # PROFILE=cpu: the budget the shipped
 #                                                   # checkpoints were trained with (see README)
@@ -68,6 +70,8 @@ args_for() {
     parallel_cnn_transformer-ravdess8:cpu) echo "--model parallel_cnn_transformer ${RAV8[*]} --normalize --augment none --optimizer adam --lr 1e-3 --weight-decay 1e-4 --epochs 14 --patience 5" ;;
     glam:cpu)          echo "--model glam ${POOL[*]} --lr 5e-4 --epochs 10 --patience 4" ;;
     glam-emodb7:cpu)   echo "--model glam ${EMODB7[*]} --lr 5e-4 --epochs 12 --patience 4" ;;
+    # seed 000's own protocol on Emo-DB: 10 folds, 1 test + 1 validation + 8 training speakers
+    glam-emodb7-seed000:cpu) echo "--model glam --corpus emodb --root $DATA/emodb --labels native --protocol seed000 --lr 5e-4 --epochs 12 --patience 4" ;;
     glam-emodb7-pooled:cpu) echo "--model glam ${EMODB7_POOLED[*]} --lr 5e-4 --epochs 10 --patience 4" ;;
     glam_lr1e-3-emodb7-pooled:cpu) echo "--model glam ${EMODB7_POOLED[*]} --lr 1e-3 --epochs 12 --patience 4" ;;
     squirtlenet_small-emodb7-pooled:cpu) echo "--model squirtlenet ${EMODB7_POOLED[*]} --model-set conv_channels=[48,40,84] --model-set fc_dims=[512,256] --lr 3e-4 --epochs 20 --patience 5" ;;

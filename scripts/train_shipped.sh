@@ -46,6 +46,8 @@ KFOLD="--protocol speaker-kfold --folds 5"
 POOL=(--corpus ravdess,emodb,emovo --root "$DATA/ravdess,$DATA/emodb,$DATA/emovo" --labels ekman7 $KFOLD)
 RAV8=(--corpus ravdess --root "$DATA/ravdess" --labels native $KFOLD)
 EMODB7=(--corpus emodb --root "$DATA/emodb" --labels native $KFOLD)
+# seed 000's own protocol on Emo-DB: 10 folds, 1 test + 1 validation + 8 training speakers
+EMODB7_SEED000=(--corpus emodb --root "$DATA/emodb" --labels native --protocol seed000)
 # Emo-DB's 7-class task learnt from all three corpora (label set emodb7: RAVDESS and EMOVO
 # lend the six classes they share with Emo-DB, boredom comes from Emo-DB alone); scored on the
 # Emo-DB speakers of each test fold
@@ -70,8 +72,7 @@ args_for() {
     parallel_cnn_transformer-ravdess8:cpu) echo "--model parallel_cnn_transformer ${RAV8[*]} --normalize --augment none --optimizer adam --lr 1e-3 --weight-decay 1e-4 --epochs 14 --patience 5" ;;
     glam:cpu)          echo "--model glam ${POOL[*]} --lr 5e-4 --epochs 10 --patience 4" ;;
     glam-emodb7:cpu)   echo "--model glam ${EMODB7[*]} --lr 5e-4 --epochs 12 --patience 4" ;;
-    # seed 000's own protocol on Emo-DB: 10 folds, 1 test + 1 validation + 8 training speakers
-    glam-emodb7-seed000:cpu) echo "--model glam --corpus emodb --root $DATA/emodb --labels native --protocol seed000 --lr 5e-4 --epochs 12 --patience 4" ;;
+    glam-emodb7-seed000:cpu) echo "--model glam ${EMODB7_SEED000[*]} --lr 5e-4 --epochs 12 --patience 4" ;;
     glam-emodb7-pooled:cpu) echo "--model glam ${EMODB7_POOLED[*]} --lr 5e-4 --epochs 10 --patience 4" ;;
     glam_lr1e-3-emodb7-pooled:cpu) echo "--model glam ${EMODB7_POOLED[*]} --lr 1e-3 --epochs 12 --patience 4" ;;
     squirtlenet_small-emodb7-pooled:cpu) echo "--model squirtlenet ${EMODB7_POOLED[*]} --model-set conv_channels=[48,40,84] --model-set fc_dims=[512,256] --lr 3e-4 --epochs 20 --patience 5" ;;

@@ -102,6 +102,11 @@ class InstalledModel:
     meta: dict[str, Any]
     spec: InputSpec
     prepare: Callable[[torch.Tensor], Any]   # (segments, samples) at sample_rate -> model input
+    backend: Callable[[Any], torch.Tensor] | None = None   # model input -> logits; None: model
+
+    def logits(self, x: Any) -> torch.Tensor:
+        """The model's logits for a prepared batch, on its backend (:mod:`ser_core.backends`)."""
+        return self.model(x) if self.backend is None else self.backend(x)
 
     @property
     def arch(self) -> str:
@@ -316,15 +321,19 @@ class InferenceService:
     @classmethod
     def from_paths(cls, paths: Iterable[str | Path] | None = None, device: str | None = "auto",
                    strict: bool = False, extra: Iterable[tuple[str | Path, str]] = (),
-                   threads: int | None = None) -> "InferenceService":
+                   threads: int | None = None, backend: str = "torch") -> "InferenceService":
         """Load checkpoints: each path a checkpoint directory or a folder holding some.
 
         ``paths=None`` uses :func:`checkpoints_dir` (which may be empty or missing). A given
         path with no checkpoint at all raises :class:`CheckpointError`. ``extra`` adds
         ``(checkpoint directory, display name)`` pairs (the app's finished training jobs).
         A checkpoint that cannot be loaded is recorded in ``failed`` (or raises with
-        ``strict=True``) so that one broken folder never hides the others.
+        ``strict=True``) so that one broken folder never hides the others. ``backend``: torch,
+        onnxruntime or auto (:mod:`ser_core.backends`).
         """
+        from ser_core.backends import check_backend, make_backend
+
+        backend = check_backend(backend)
         dev = pick_device(device)
         default = paths is None
         roots = [checkpoints_dir()] if default else [Path(p).expanduser() for p in paths]
@@ -351,6 +360,7 @@ class InferenceService:
             seen.add(str(directory.resolve()))
             try:
                 entry = load_installed(directory, dev, name)
+                entry.backend = make_backend(entry, backend, threads)
             except Exception as exc:  # a broken checkpoint must not hide the others
                 if strict:
                     raise
@@ -395,7 +405,7 @@ class InferenceService:
                     logits = entry.model(x)
                 maps, windows = dict(store), dict(wins)
             else:
-                logits = entry.model(x)
+                logits = entry.logits(x)
             seg_probs = torch.softmax(logits.float(), dim=-1).cpu()
             probs = aggregate_posteriors(seg_probs, entry.spec.aggregation)
         pred = ModelPrediction(

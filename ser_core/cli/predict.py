@@ -28,6 +28,10 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per input")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"],
+                   help="what runs the models (features are always torch): torch eager, "
+                        "onnxruntime (exported to ONNX once, cached in .cache/onnx) or auto "
+                        "(default, or $SER_BACKEND: onnxruntime where a model exports, else torch)")
     p.add_argument("--bench", type=int, metavar="N",
                    help="instead of predictions, time N warm runs per input (after one warm-up) of "
                         "decode + every model, and print median and 90th-percentile milliseconds")
@@ -120,7 +124,10 @@ def bench_inputs(service, inputs: list[tuple[str, str | None]], repeats: int) ->
 def format_bench(rows: list[dict], service) -> str:
     import torch
 
-    lines = [f"device {service.device}, {torch.get_num_threads()} CPU threads"]
+    from ser_core.backends import backend_name
+
+    used = sorted({backend_name(m) for m in service.models})
+    lines = [f"device {service.device}, {torch.get_num_threads()} CPU threads, backend {'+'.join(used)}"]
     for r in rows:
         lines.append(f"{r['path']} ({r['duration_s']} s), {r['runs']} warm runs: decode + all "
                      f"{len(r['models_ms'])} models median {r['total_ms']['median']} ms, "
@@ -132,6 +139,7 @@ def format_bench(rows: list[dict], service) -> str:
 
 def run(args) -> int:
     from ser_core.errors import CheckpointError, SerError
+    from ser_core.backends import default_backend
     from ser_core.inference import InferenceService, checkpoints_dir
 
     if args.threads:
@@ -139,7 +147,8 @@ def run(args) -> int:
 
         torch.set_num_threads(int(args.threads))
     inputs = expand_inputs(args.audio)
-    service = InferenceService.from_paths(args.checkpoint, device=args.device)
+    service = InferenceService.from_paths(args.checkpoint, device=args.device,
+                                          backend=args.backend or default_backend())
     if not len(service):
         where = ", ".join(args.checkpoint) if args.checkpoint else str(checkpoints_dir())
         why = "".join(f" {p}: {e}" for p, e in list(service.failed.items())[:1])

@@ -78,6 +78,10 @@ def home() -> None:
     st.caption(f"Running on {describe_device(svc.device)}. Models load once per server and are "
                "shared by every page and every visitor.")
     failed_models_notice(svc.failed)
+    if len(svc):
+        from ui.widgets import backend_picker
+
+        backend_picker(svc)
     if not len(svc):
         no_models_notice()
         return

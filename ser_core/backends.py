@@ -12,10 +12,14 @@ model's backend:
     folder per checkpoint content hash (weights + config) and exporter version, so a
     checkpoint is exported once, on first use, and a rewritten checkpoint is exported again.
 ``auto`` (the default)
-    onnxruntime where the checkpoint exports and onnxruntime is installed, else torch.
-    Measured on this 2-core machine with ``python scripts/bench_onnx.py`` (README, "Speed"):
-    onnxruntime is faster than torch eager for each of the seven shipped models at 1 and 2
-    threads, so ``auto`` picks it; a model that cannot be exported falls back to torch.
+    onnxruntime where an export of the checkpoint is already in the cache, else torch; never
+    exports by itself, because exporting costs more than a one-off prediction (0.1-7 s per
+    shipped model against 2-50 ms to run it). The app calls :func:`export_in_background`,
+    which exports what is missing in a low-priority thread and switches each model to
+    onnxruntime when its export is ready. Measured on this 2-core machine with
+    ``python scripts/bench_onnx.py`` (README, "Speed"): onnxruntime is faster than torch eager
+    for each of the seven shipped models, so ``auto`` prefers it; a model that cannot be
+    exported stays on torch.
 """
 
 from __future__ import annotations
@@ -89,25 +93,37 @@ def _numpy(t: torch.Tensor):
 
 def cached_export(directory: str | Path, cache: str | Path | None = None):
     """The ONNX export of a checkpoint, from the cache or made now (once per content hash)."""
+    from ser_core.onnx_export import export_checkpoint
+
+    with _EXPORT_LOCK:
+        return _cached(directory, cache) or export_checkpoint(directory, _cache_folder(directory, cache))
+
+
+def _cache_folder(directory: str | Path, cache: str | Path | None) -> Path:
     import onnx
 
-    from ser_core.onnx_export import OPSET, export_checkpoint, read_export, checkpoint_hash
+    from ser_core.onnx_export import OPSET, checkpoint_hash
 
     key = f"{checkpoint_hash(directory)[:20]}-t{torch.__version__.split('+')[0]}-o{OPSET}-{onnx.__version__}"
-    folder = Path(cache or onnx_cache_dir()) / key
-    with _EXPORT_LOCK:
-        try:
-            return read_export(folder)
-        except (OSError, ValueError, KeyError, SerError):  # absent or unreadable: export anew
-            pass
-        return export_checkpoint(directory, folder)
+    return Path(cache or onnx_cache_dir()) / key
+
+
+def _cached(directory: str | Path, cache: str | Path | None):
+    """The cached export of a checkpoint, or ``None`` (absent or unreadable)."""
+    from ser_core.onnx_export import read_export
+
+    try:
+        return read_export(_cache_folder(directory, cache))
+    except (OSError, ValueError, KeyError, SerError):
+        return None
 
 
 def make_backend(entry, backend: str, threads: int | None = None, cache: str | Path | None = None):
     """The backend object for a loaded model (``None`` = its eager module).
 
-    ``onnxruntime`` raises :class:`~ser_core.onnx_export.ExportError` (or ConfigError when
-    onnxruntime is not installed); ``auto`` falls back to torch in either case and on GPU.
+    ``onnxruntime`` exports when the cache has no export yet, and raises
+    :class:`~ser_core.onnx_export.ExportError` (or ConfigError when onnxruntime is not
+    installed); ``auto`` takes a cached export or torch (always torch on GPU).
     """
     backend = check_backend(backend)
     if backend == "torch":
@@ -119,12 +135,39 @@ def make_backend(entry, backend: str, threads: int | None = None, cache: str | P
         raise ConfigError("the onnxruntime backend needs the onnx and onnxruntime packages "
                           "(pip install -r requirements.txt).")
     n = threads or torch.get_num_threads()
-    try:
-        return OnnxRuntimeBackend(cached_export(entry.path, cache), n)
-    except Exception:
-        if backend == "auto":
-            return None
-        raise
+    if backend == "auto":
+        found = _cached(entry.path, cache)
+        return OnnxRuntimeBackend(found, n) if found is not None else None
+    return OnnxRuntimeBackend(cached_export(entry.path, cache), n)
+
+
+def export_in_background(models, threads: int | None = None, cache: str | Path | None = None,
+                         nice: int = 10) -> threading.Thread | None:
+    """Export, in a daemon thread at lower CPU priority, every CPU model still on torch, and
+    switch each to onnxruntime as soon as its export is ready (an attribute swap: a
+    prediction running meanwhile finishes on torch). A model that cannot be exported stays
+    on torch. Returns the thread (``None`` when there is nothing to do)."""
+    if not onnxruntime_available():
+        return None
+    todo = [m for m in models if m.backend is None
+            and next(iter(m.model.parameters()), torch.empty(0)).device.type == "cpu"]
+    if not todo:
+        return None
+
+    def work() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except (AttributeError, OSError):
+            pass
+        for m in todo:
+            try:
+                m.backend = OnnxRuntimeBackend(cached_export(m.path, cache), threads or 1)
+            except Exception:  # stays on torch: same answers, a little slower
+                continue
+
+    thread = threading.Thread(target=work, name="onnx-export", daemon=True)
+    thread.start()
+    return thread
 
 
 def backend_name(entry) -> str:
@@ -137,3 +180,22 @@ def default_backend(environ: Mapping[str, str] | None = None) -> str:
     """``$SER_BACKEND`` (auto, torch, onnxruntime), else ``auto``; a bad value is an error."""
     env = os.environ if environ is None else environ
     return check_backend(env.get(ENV_BACKEND) or "auto")
+
+
+def switch_backend(models, backend: str, threads: int | None = None,
+                   cache: str | Path | None = None) -> dict[str, str]:
+    """Put loaded models on ``backend`` (the app's choice); returns ``{name: why}`` for those
+    left on torch because they could not be exported. ``auto`` starts the background export."""
+    from ser_core.onnx_export import ExportError
+
+    backend = check_backend(backend)
+    refused: dict[str, str] = {}
+    for m in models:
+        try:
+            m.backend = make_backend(m, "onnxruntime" if backend == "onnxruntime" else backend,
+                                     threads, cache)
+        except (ExportError, ConfigError) as exc:
+            m.backend, refused[m.name] = None, str(exc)
+    if backend == "auto":
+        export_in_background(models, threads, cache)
+    return refused

@@ -15,7 +15,8 @@ import torch
 pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install -r requirements.txt)")
 
 from ser_core.audio import Audio  # noqa: E402
-from ser_core.backends import OnnxRuntimeBackend, cached_export, make_backend  # noqa: E402
+from ser_core.backends import (OnnxRuntimeBackend, cached_export, export_in_background,  # noqa: E402
+                               make_backend)  # noqa: E402
 from ser_core.checkpoint import find_checkpoints, save_checkpoint  # noqa: E402
 from ser_core.inference import InferenceService, load_installed  # noqa: E402
 from ser_core.models import create_model  # noqa: E402
@@ -77,14 +78,19 @@ def test_cache_exports_once_per_checkpoint_content(tiny_checkpoint, tmp_path):
     assert len(entries) == 1 and entries[0].name.startswith(checkpoint_hash(tiny_checkpoint)[:20])
 
 
-def test_service_backends_agree_and_auto_uses_onnxruntime(tiny_checkpoint, tmp_path, monkeypatch):
+def test_auto_uses_a_cached_export_and_both_backends_agree(tiny_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setenv("SER_ONNX_CACHE", str(tmp_path / "cache"))
     audio = Audio(waveform=probe_waveform(7.0, 16000), sample_rate=16000, name="probe",
                   original_sample_rate=16000, original_channels=1)
     eager = InferenceService.from_paths([tiny_checkpoint], device="cpu", backend="torch", strict=True)
+    fresh = InferenceService.from_paths([tiny_checkpoint], device="cpu", backend="auto", strict=True)
+    assert eager.models[0].backend is None and fresh.models[0].backend is None  # auto never exports
+    thread = export_in_background(fresh.models, threads=1)
+    thread.join(120)
+    assert isinstance(fresh.models[0].backend, OnnxRuntimeBackend)
     onnx = InferenceService.from_paths([tiny_checkpoint], device="cpu", backend="auto", strict=True)
-    assert eager.models[0].backend is None
-    assert isinstance(onnx.models[0].backend, OnnxRuntimeBackend)
+    assert isinstance(onnx.models[0].backend, OnnxRuntimeBackend)  # the cached export
+    assert onnx.models[0].backend.export.path.parent.parent == tmp_path / "cache"
     a, b = eager.predict(audio).models[0], onnx.predict(audio).models[0]
     assert a.top == b.top and len(a.segment_probs) == len(b.segment_probs) == 3
     assert np.allclose(a.segment_probs, b.segment_probs, atol=1e-5)

@@ -133,8 +133,8 @@ def _corpus_tab(key: str) -> None:
     c1, c2 = st.columns([1, 2])
     emo = c1.selectbox("Emotion", ["any"] + emotions, key=f"{key}_emo") if emotions else "any"
     shown = [c for c in clips if emo == "any" or c[1] == emo]
-    idx = c2.selectbox("File", range(len(shown)), key=f"{key}_file",
-                       format_func=lambda i: _clip_title(root, shown[i]))
+    titles = _clip_titles(root, emo)  # formatted once per folder, not on every rerun
+    idx = c2.selectbox("File", range(len(shown)), key=f"{key}_file", format_func=titles.__getitem__)
     if st.button("Use this clip", key=f"{key}_use", icon=":material/check:"):
         path, label, speaker = shown[idx]
         try:
@@ -144,6 +144,12 @@ def _corpus_tab(key: str) -> None:
             return
         accept_clip(data, Path(path).name, "corpus", f"corpus:{path}", label=label,
                 note=f"speaker {speaker}" if speaker else "")
+
+
+@st.cache_data(show_spinner=False, ttl=300, max_entries=32)
+def _clip_titles(root: str, emotion: str) -> list[str]:
+    clips, _ = list_corpus(root)
+    return [_clip_title(root, c) for c in clips if emotion == "any" or c[1] == emotion]
 
 
 def _clip_title(root: str, c: tuple[str, str | None, str | None]) -> str:
@@ -215,3 +221,20 @@ def installed_models(stop_if_none: bool = True):
         if stop_if_none:
             st.stop()
     return svc
+
+
+def backend_picker(svc) -> None:
+    """What runs the models (features are torch either way): torch eager or onnxruntime."""
+    from ser_core.backends import BACKENDS, backend_name, switch_backend
+
+    choice = st.segmented_control(
+        "Inference backend", BACKENDS, default=None, key="backend_choice",
+        help="auto: onnxruntime once a model's ONNX export is ready (made once, in the "
+             "background, cached in .cache/onnx), else torch. Same answers within 1e-3.")
+    if choice and st.session_state.get("_backend_applied") != choice:
+        with st.spinner(f"Switching to {choice}…"):
+            refused = switch_backend(svc.models, choice, svc.threads)
+        st.session_state["_backend_applied"] = choice
+        for name, why in refused.items():
+            st.warning(f"{name} stays on torch: {why}")
+    st.caption("Models run on: " + ", ".join(f"{m.name} · {backend_name(m)}" for m in svc.models))

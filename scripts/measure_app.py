@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import re
 import signal
@@ -70,20 +71,14 @@ def variant(clip: Path, i: int) -> bytes:
     return buf.getvalue()
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoints", default=str(REPO / "checkpoints"))
-    ap.add_argument("--clip", default=None, help="a WAV to classify (default: 3 s of espeak-ng speech)")
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
-    sys.path.insert(0, str(REPO))
-    clip = Path(args.clip) if args.clip else speech_clip()
-
+@contextlib.contextmanager
+def serve(checkpoints: str, env_extra: dict | None = None):
+    """``streamlit run app.py`` on a free local port; yields ``(url, process)``, then stops it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "SER_CHECKPOINTS_DIR": args.checkpoints,
-           "SER_RUNS_DIR": tempfile.mkdtemp(prefix="ser_runs_")}
+    env = {**os.environ, "SER_CHECKPOINTS_DIR": checkpoints,
+           "SER_RUNS_DIR": tempfile.mkdtemp(prefix="ser_runs_"), **(env_extra or {})}
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
                                "--server.headless", "true", "--server.address", "127.0.0.1",
                                "--server.port", str(port), "--browser.gatherUsageStats", "false",
@@ -97,6 +92,22 @@ def main() -> int:
                     break
             except OSError:
                 time.sleep(0.2)
+        yield url, server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoints", default=str(REPO / "checkpoints"))
+    ap.add_argument("--clip", default=None, help="a WAV to classify (default: 3 s of espeak-ng speech)")
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    sys.path.insert(0, str(REPO))
+    clip = Path(args.clip) if args.clip else speech_clip()
+
+    with serve(args.checkpoints) as (url, server):
         print(f"server pid {server.pid}, RSS at start {rss_mb(server.pid):.0f} MB")
         from playwright.sync_api import sync_playwright
 
@@ -142,9 +153,6 @@ def main() -> int:
               + ", ".join(str(v) for v in service_ms))
         print(f"server RSS at the end {rss_mb(server.pid):.0f} MB; load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     return 0
 
 

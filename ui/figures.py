@@ -213,14 +213,24 @@ def waveform(x, sample_rate: int, title: str = "", t0: float = 0.0, color: str =
 def overlay(traces: Sequence[tuple[str, np.ndarray, str]], x=None, title: str = "",
             xaxis: str = "", yaxis: str = "", height: int = 260, mode: str = "lines") -> go.Figure:
     """Several curves on one axis: ``(name, y, colour)``."""
-    fig = go.Figure()
+    data = []
     for name, y, color in traces:
         y = _np(y).reshape(-1)
         xs = np.arange(len(y)) if x is None else _np(x)
-        fig.add_trace(go.Scatter(x=xs, y=y, name=name, mode=mode, line=dict(width=1.3, color=color)))
-    fig.update_xaxes(title=xaxis)
-    fig.update_yaxes(title=yaxis)
-    return _layout(fig, title, height, legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+        data.append({"type": "scatter", "x": xs, "y": y, "name": name, "mode": mode,
+                     "line": {"width": 1.3, "color": color}})
+    layout = _base_layout(title, height, legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    layout["xaxis"] = {"title": {"text": xaxis}}
+    layout["yaxis"] = {"title": {"text": yaxis}}
+    return _assemble(data, layout)
+
+
+@functools.lru_cache(maxsize=16)
+def _colorscale(name: str) -> tuple:
+    """A named scale (``"Viridis"``, ``"RdBu_r"``) as plotly.js's ``[[position, colour], ...]``."""
+    from plotly.colors import get_colorscale
+
+    return tuple(tuple(step) for step in get_colorscale(name))
 
 
 def heatmap(z, x=None, y=None, title: str = "", xaxis: str = "time (s)", yaxis: str = "",
@@ -241,13 +251,19 @@ def heatmap(z, x=None, y=None, title: str = "", xaxis: str = "time (s)", yaxis: 
             kw = dict(zmin=zmid - r, zmax=zmid + r)
         else:
             kw = dict(zmin=float(np.percentile(finite, 1)), zmax=float(np.percentile(finite, 99)))
-    fig = go.Figure(go.Heatmap(z=z, x=None if x is None else _np(x), y=None if y is None else _np(y),
-                               colorscale="RdBu_r" if zmid is not None else colorscale,
-                               zmid=None if kw else zmid, colorbar=dict(title=colorbar, thickness=12),
-                               **kw))
-    fig.update_xaxes(title=xaxis)
-    fig.update_yaxes(title=yaxis)
-    return _layout(fig, title, height)
+    trace = {"type": "heatmap", "z": z, "colorscale": [list(c) for c in _colorscale(
+                 "RdBu_r" if zmid is not None else colorscale)],
+             "colorbar": {"title": {"text": colorbar}, "thickness": 12}, **kw}
+    if x is not None:
+        trace["x"] = _np(x)
+    if y is not None:
+        trace["y"] = _np(y)
+    if zmid is not None and not kw:
+        trace["zmid"] = zmid
+    layout = _base_layout(title, height)
+    layout["xaxis"] = {"title": {"text": xaxis}}
+    layout["yaxis"] = {"title": {"text": yaxis}}
+    return _assemble([trace], layout)
 
 
 def filterbank(fb, freqs, title: str = "", height: int = 300) -> go.Figure:

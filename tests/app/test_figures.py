@@ -36,3 +36,13 @@ def test_bars_waveform_and_timeline_validate():
     assert len(wave["data"]) == 2 and wave["layout"]["height"] == 140
     tl = _validated(F.timeline([0.0, 0.4, 0.8], 2.0, LABELS, np.full((3, 4), 0.25), 2.5))
     assert len(tl["data"]) == len(LABELS) + 1 and tl["layout"]["shapes"][0]["x0"] == 2.5
+
+
+def test_heatmap_and_overlay_validate_with_named_scales_resolved():
+    hm = _validated(F.heatmap(np.random.default_rng(0).normal(size=(4, 6)), zmid=0.0, robust=True,
+                              colorbar="ln", yaxis="mel band"))
+    trace = hm["data"][0]
+    assert isinstance(trace["colorscale"], list) and trace["zmin"] == -trace["zmax"]
+    assert hm["layout"]["yaxis"]["title"]["text"] == "mel band"
+    ov = _validated(F.overlay([("a", [1, 2, 3], "#444"), ("b", [3, 2, 1], "#f00")], mode="lines+markers"))
+    assert [t["name"] for t in ov["data"]] == ["a", "b"]

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import figures
+from ui import figures, prob_html
 from ui.state import current_clip, predict_current
 from ui.widgets import clip_card, clip_picker, installed_models
 
@@ -40,8 +40,7 @@ if clip.label:
 left, right = st.columns([3, 2], gap="large")
 with left.container(border=True):
     st.markdown("**Consensus** · mean of the models' probabilities over the union of their label sets")
-    st.plotly_chart(figures.probability_bars(cons.labels, cons.probs, height=40 + 28 * len(cons.labels)),
-                    config={"displayModeBar": False}, key="cons_bars")
+    st.html(prob_html.bars_block(cons.labels, cons.probs))
 with right.container(border=True):
     st.markdown("**Votes** · each model's top answer")
     st.dataframe([{"model": m.name, "answer": m.top, "confidence": m.top_prob,
@@ -58,10 +57,10 @@ with right.container(border=True):
 st.subheader("Every model")
 st.caption("Each model's own probabilities; a clip longer than a model's segment is cut into "
            "segments whose posteriors are pooled (max for ACRNN, mean for the others).")
-st.plotly_chart(figures.probability_grid(
-    [m.name for m in pred.models], [m.labels for m in pred.models], [m.probs for m in pred.models],
+st.html(prob_html.grid(  # HTML bars: Plotly's drawing was most of the browser's work here
+    [m.name for m in pred.models],
     [f"{m.model} · {len(m.segment_probs)} × {m.segment_s or pred.duration_s:.1f} s, {m.aggregation}"
-     for m in pred.models]), config={"displayModeBar": False}, key="model_grid")
+     for m in pred.models], [m.labels for m in pred.models], [m.probs for m in pred.models]))
 
 long_models = [m for m in pred.models if len(m.segment_probs) > 1]
 if long_models:

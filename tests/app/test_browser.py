@@ -169,8 +169,8 @@ def assert_predictions(page) -> None:
 
     assert "Models agreeing" in body and re.search(r"\d of [45]\b", body), body[:3000]
     page.get_by_text("Every model").first.wait_for()
-    for name in ("acrnn", "glam", "parallel_cnn_transformer", "serct"):  # plotly subplot titles
-        page.locator("svg text", has_text=name).first.wait_for()
+    for name in ("acrnn", "glam", "parallel_cnn_transformer", "serct"):  # every model's card
+        page.locator(".serg .name", has_text=name).first.wait_for()
     assert "Traceback" not in body
 
 

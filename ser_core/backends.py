@@ -36,6 +36,7 @@ from ser_core.errors import ConfigError, SerError
 BACKENDS = ("auto", "torch", "onnxruntime")
 ENV_CACHE = "SER_ONNX_CACHE"
 ENV_BACKEND = "SER_BACKEND"
+CACHE_ENTRIES = 64
 
 _EXPORT_LOCK = threading.Lock()
 
@@ -96,7 +97,22 @@ def cached_export(directory: str | Path, cache: str | Path | None = None):
     from ser_core.onnx_export import export_checkpoint
 
     with _EXPORT_LOCK:
-        return _cached(directory, cache) or export_checkpoint(directory, _cache_folder(directory, cache))
+        found = _cached(directory, cache)
+        if found is None:
+            found = export_checkpoint(directory, _cache_folder(directory, cache))
+            prune_cache(Path(cache or onnx_cache_dir()))
+        return found
+
+
+def prune_cache(root: Path, keep: int = CACHE_ENTRIES) -> None:
+    """Remove the least recently written exports beyond ``keep`` (rewritten checkpoints and
+    test runs leave stale entries)."""
+    import shutil
+
+    entries = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: p.stat().st_mtime, reverse=True) if root.is_dir() else []
+    for old in entries[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _cache_folder(directory: str | Path, cache: str | Path | None) -> Path:

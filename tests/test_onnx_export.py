@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install -r req
 
 from ser_core.audio import Audio  # noqa: E402
 from ser_core.backends import (OnnxRuntimeBackend, cached_export, export_in_background,  # noqa: E402
-                               make_backend)  # noqa: E402
+                               make_backend, prune_cache)  # noqa: E402
 from ser_core.checkpoint import find_checkpoints, save_checkpoint  # noqa: E402
 from ser_core.inference import InferenceService, load_installed  # noqa: E402
 from ser_core.models import create_model  # noqa: E402
@@ -76,6 +77,11 @@ def test_cache_exports_once_per_checkpoint_content(tiny_checkpoint, tmp_path):
     assert again.path == first.path and again.path.stat().st_mtime_ns == stamp
     entries = list((tmp_path / "cache").iterdir())
     assert len(entries) == 1 and entries[0].name.startswith(checkpoint_hash(tiny_checkpoint)[:20])
+    for i in range(3):  # older entries
+        (tmp_path / "cache" / f"stale{i}").mkdir()
+        os.utime(tmp_path / "cache" / f"stale{i}", (1000 + i, 1000 + i))
+    prune_cache(tmp_path / "cache", keep=2)
+    assert first.path.is_file() and len(list((tmp_path / "cache").iterdir())) == 2  # newest kept
 
 
 def test_auto_uses_a_cached_export_and_both_backends_agree(tiny_checkpoint, tmp_path, monkeypatch):

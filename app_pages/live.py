@@ -5,7 +5,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from ser_core.audio import to_wav_bytes
 from ser_core.live import LiveAnalyzer, pump
-from ui import figures
+from ui import figures, prob_html
 from ui.widgets import accept_clip, icon, installed_models
 
 st.title("Live microphone")
@@ -71,9 +71,7 @@ for n, update in enumerate(pump(receiver_get, analyzer, lambda: ctx.state.playin
         top.markdown(f"### {icon(cons.top)} {cons.top} · {cons.top_prob:.0%}  "
                      f"<small>({cons.votes[cons.top]} of {len(pred.models)} models)</small>",
                      unsafe_allow_html=True)
-        bars.plotly_chart(figures.probability_bars(cons.labels, cons.probs,
-                                                   height=60 + 26 * len(cons.labels)),
-                          config={"displayModeBar": False}, key=f"live_bars_{n}")
+        bars.html(prob_html.bars_block(cons.labels, cons.probs))
     else:
         top.markdown(f"### … {update.reason}")
     if update.log_mel is not None:

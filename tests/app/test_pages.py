@@ -40,6 +40,19 @@ def test_home_lists_installed_models_and_device(app, app_env):
     assert "synthetic" in list(table["trained on"])
 
 
+def test_home_switches_the_inference_backend(app, app_env):
+    at = app.run()
+    no_exception(at)
+    ctl = at.get("button_group")[0]
+    assert "auto" in str(ctl.proto) and "onnxruntime" in str(ctl.proto)
+    ctl.set_value("onnxruntime").run()
+    no_exception(at)
+    shown = " ".join(c.value for c in at.caption)
+    assert "Models run on:" in shown and "· torch" not in shown and "· onnxruntime" in shown
+    at.get("button_group")[0].set_value("torch").run()
+    assert "· onnxruntime" not in " ".join(c.value for c in at.caption)
+
+
 def test_app_loads_its_models_with_the_configured_thread_count(app, app_env, monkeypatch):
     import streamlit as st
 

@@ -85,7 +85,7 @@ def home() -> None:
     for m in svc.models:
         ua = M.headline_ua(m.meta)
         rows.append({"model": m.name, "architecture": m.arch, "labels": ", ".join(m.labels),
-                     "label set": m.meta.get("label_set") or "—",
+                     "label set": m.meta.label_set or "—",
                      "trained on": M.training_data(m.meta), "protocol": M.protocol_name(m.meta),
                      "UA %": "—" if ua is None else f"{100 * ua:.1f}",
                      "parameters": f"{sum(p.numel() for p in m.model.parameters()) / 1e6:.2f} M",

@@ -48,7 +48,7 @@ with tab_clip:
 with tab_metrics:
     st.markdown("Numbers measured when each checkpoint was trained and evaluated (speaker-"
                 "independent folds unless its protocol says otherwise), read from its metadata.")
-    uas = [(m.name, M.headline_ua(m.meta), (m.meta.get("metrics") or {}).get("std", {}).get("ua"))
+    uas = [(m.name, M.headline_ua(m.meta), m.meta.metrics.get("std", {}).get("ua"))
            for m in chosen]
     have = [(n, u, s) for n, u, s in uas if u is not None]
     if have:

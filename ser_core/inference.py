@@ -8,8 +8,9 @@ clip and each model the service
 
 1. resamples the clip to the model's sample rate (once per rate),
 2. cuts it into segments as the model's ``input_spec`` says (length, hop),
-3. turns the segments into the model's input with the *same* function the trainer uses
-   (:func:`ser_core.training.featurize.prepare_batch`): features plus the stored normalisation,
+3. turns the segments into the model's input with the checkpoint's own preparation
+   (:func:`ser_core.checkpoint.prepare_batch`, the features and normalisation the trainer
+   used),
 4. runs the model on all segments in one batch and pools the segment posteriors with the
    model's own aggregation (``max`` for ACRNN, ``mean`` for the others),
 
@@ -29,12 +30,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 
 from ser_core.audio import Audio, resample
-from ser_core.checkpoint import find_checkpoints, load_checkpoint
+from ser_core.checkpoint import CheckpointMeta, find_checkpoints, load_checkpoint, prepare_batch
 from ser_core.errors import CheckpointError
 from ser_core.features.segments import aggregate_posteriors, segment_starts, segment_waveform
 from ser_core.models.base import InputSpec
@@ -99,58 +100,38 @@ class InstalledModel:
     name: str                  # display name (the folder's path under the checkpoint root)
     path: Path
     model: torch.nn.Module
-    meta: dict[str, Any]
-    spec: InputSpec
-    prepare: Callable[[torch.Tensor], Any]   # (segments, samples) at sample_rate -> model input
+    meta: CheckpointMeta
 
     @property
     def arch(self) -> str:
-        return str(self.meta.get("model", ""))
+        return self.meta.model
 
     @property
     def labels(self) -> list[str]:
-        return list(self.meta["labels"])
+        return list(self.meta.labels)
 
     @property
     def sample_rate(self) -> int:
-        from ser_core import DEFAULT_SAMPLE_RATE
+        return self.meta.sample_rate
 
-        return int(self.meta.get("sample_rate") or DEFAULT_SAMPLE_RATE)
+    @property
+    def spec(self) -> InputSpec:
+        return self.meta.input_spec
 
-
-def _complete_meta(model: torch.nn.Module, meta: dict) -> dict:
-    """``meta`` with the feature entries the trainer writes, filled from the model class when
-    an (older or hand-made) checkpoint lacks them, so that :func:`prepare_batch` can run."""
-    from ser_core import DEFAULT_SAMPLE_RATE
-    from ser_core.training.featurize import feature_meta
-
-    if meta.get("input_spec") and meta.get("feature"):
-        return meta
-    filled = feature_meta(type(model).input_spec, int(meta.get("sample_rate") or DEFAULT_SAMPLE_RATE))
-    return {**filled, **{k: v for k, v in meta.items() if v is not None}}
-
-
-def _build_prepare(meta: dict) -> Callable[[torch.Tensor], Any]:
-    """The trainer's own segments→model-input function (features + stored normalisation)."""
-    from ser_core.training.featurize import prepare_batch
-
-    return lambda segments: prepare_batch(meta, segments)
+    def prepare(self, segments: torch.Tensor) -> Any:
+        """``(segments, samples)`` at ``sample_rate`` -> model input, as in training."""
+        return prepare_batch(self.meta, segments)
 
 
 def load_installed(directory: str | Path, device: torch.device, name: str | None = None) -> InstalledModel:
-    """Load one checkpoint directory with its feature preparation."""
+    """Load one checkpoint directory."""
     from ser_core.models import for_cpu_inference
-    from ser_core.training.featurize import spec_from_meta
 
     directory = Path(directory)
     model, meta = load_checkpoint(directory, device=device)
     if device.type == "cpu":
         for_cpu_inference(model)
-    meta = _complete_meta(model, meta)
-    spec = spec_from_meta(meta)[0]
-    prepare = _build_prepare(meta)
-    return InstalledModel(name=name or directory.name, path=directory, model=model, meta=meta,
-                          spec=spec, prepare=prepare)
+    return InstalledModel(name=name or directory.name, path=directory, model=model, meta=meta)
 
 
 # ---------------------------------------------------------------------------------------------

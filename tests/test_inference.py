@@ -13,13 +13,12 @@ import soundfile as sf
 import torch
 
 from ser_core.audio import Audio, load_audio
-from ser_core.checkpoint import load_checkpoint
+from ser_core.checkpoint import load_checkpoint, prepare_batch
 from ser_core.errors import CheckpointError
 from ser_core.features.segments import aggregate_posteriors, segment_waveform
 from ser_core.inference import (InferenceService, checkpoints_dir, consensus_of,
                                 interactive_threads)
 from ser_core.testing import make_tiny_checkpoint
-from ser_core.training.featurize import prepare_batch
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("acrnn", "glam", "parallel_cnn_transformer", "serct")
@@ -62,7 +61,7 @@ def test_prediction_is_the_trainers_computation(service):
     assert [m.name for m in pred.models] == list(MODELS)
     for m in pred.models:
         entry = service.get(m.name)
-        assert entry.meta["normalization"]["type"] == "mean_std"
+        assert entry.meta.normalization["type"] == "mean_std"
         segs = segment_waveform(audio.waveform, 16000, entry.spec.segment_s, entry.spec.hop_s)
         model, meta = load_checkpoint(entry.path)
         with torch.no_grad():

@@ -75,7 +75,7 @@ def validate_args(args) -> None:
                           "--unfreeze GROUP[,GROUP].")
     from ser_core.training.recipes import recipe_for
 
-    recipe_for(meta["model"], **A.recipe_overrides(args))
+    recipe_for(meta.model, **A.recipe_overrides(args))
 
 
 def run(args) -> int:

@@ -155,7 +155,7 @@ def progress_history(job_id: int, runs_dir: PathLike | None = None,
 def list_finished_checkpoints(runs_dir: PathLike | None = None) -> list[dict[str, Any]]:
     """Checkpoints produced by succeeded training jobs, newest job first:
     ``{"job_id", "kind", "finished_at", "checkpoint", "model", "labels", "metrics", "meta"}``
-    (``meta`` is the checkpoint's whole config.json). Checkpoints since deleted are left out."""
+    (``meta``: the checkpoint's :class:`~ser_core.checkpoint.CheckpointMeta`). Checkpoints since deleted are left out."""
     from ser_core.checkpoint import read_meta
     from ser_core.errors import CheckpointError
 
@@ -168,8 +168,8 @@ def list_finished_checkpoints(runs_dir: PathLike | None = None) -> list[dict[str
                 continue
             found.append({"job_id": job.id, "kind": job.kind, "finished_at": job.finished_at,
                           "checkpoint": path, "best": path == job.checkpoint,
-                          "model": meta.get("model"), "labels": meta.get("labels"),
-                          "metrics": meta.get("metrics"), "meta": meta})
+                          "model": meta.model, "labels": meta.labels,
+                          "metrics": meta.metrics, "meta": meta})
     return found
 
 

@@ -30,10 +30,9 @@ from typing import Any, Sequence
 import torch
 
 from ser_core import DEFAULT_SAMPLE_RATE
-from ser_core.checkpoint import load_checkpoint, save_checkpoint
+from ser_core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from ser_core.errors import ConfigError
 from ser_core.models import freeze_all_but_last, model_class
-from ser_core.training import featurize as fz
 from ser_core.training.datasets import Item, SegmentBank, as_items, load_waveforms
 from ser_core.training.distributed import (init_distributed, seed_everything,
                                            shutdown_distributed)
@@ -273,32 +272,18 @@ def _indices(split, fold, uid_index: dict[str, int]) -> tuple[list[int], list[in
 
 def _checkpoint_meta(*, model, trainer: Trainer, label_set, provenance: list[dict],
                      protocol: dict, fit: FitResult | None, normalization, recipe: Recipe,
-                     metrics: dict, confusion: dict, extra: dict | None = None) -> dict:
-    meta = {
-        "model": model.name,
-        "model_config": model.config_dict(),
-        "num_classes": model.num_classes,
-        "labels": list(trainer.labels),
-        "label_set": label_set.id,
-        "label_set_definition": label_set.to_dict(),
-        **fz.feature_meta(trainer.spec, trainer.sample_rate),
-        "normalization": normalization,
-        "corpora": provenance,
-        "training_corpora": [p["name"] for p in provenance if p.get("role", "train") != "test"],
-        "protocol": protocol,
-        "recipe": recipe.to_dict(),
-        "metrics": metrics,
-        "confusion_matrix": confusion,
-        "best_epoch": fit.best_epoch if fit else None,
-        "trainable_groups": fit.trainable_groups if fit else None,
-        "versions": versions(),
-        "created": now_iso(),
-    }
-    meta["feature"]["config"] = fz.resolved_feature_config(trainer.spec.feature,
-                                                           trainer.meta_spec["feature"]["config"])
-    if extra:
-        meta.update(extra)
-    return meta
+                     metrics: dict, confusion: dict, extra: dict | None = None) -> CheckpointMeta:
+    return CheckpointMeta(
+        model=model.name, num_classes=model.num_classes, labels=list(trainer.labels),
+        input_spec=trainer.spec, feature=trainer.feature, model_config=model.config_dict(),
+        sample_rate=trainer.sample_rate, normalization=normalization, label_set=label_set.id,
+        corpora=provenance,
+        training_corpora=[p["name"] for p in provenance if p.get("role", "train") != "test"],
+        protocol=protocol, metrics=metrics, confusion_matrix=confusion,
+        extra={"label_set_definition": label_set.to_dict(), "recipe": recipe.to_dict(),
+               "best_epoch": fit.best_epoch if fit else None,
+               "trainable_groups": fit.trainable_groups if fit else None,
+               "versions": versions(), "created": now_iso(), **(extra or {})})
 
 
 # -- CV and cross-corpus ----------------------------------------------------------------
@@ -510,11 +495,11 @@ def run_finetune(opts: FinetuneOptions) -> dict:
     return _in_session(opts, _run_finetune)
 
 
-def _auto_labels(ckpt_meta: dict, corpora: Sequence[CorpusArg]) -> str:
+def _auto_labels(ckpt_meta: CheckpointMeta, corpora: Sequence[CorpusArg]) -> str:
     """The checkpoint's label set when it maps every target corpus, else the native set."""
     from ser_core.data.labels import get_label_set
 
-    name = ckpt_meta.get("label_set")
+    name = ckpt_meta.label_set
     if name:
         try:
             ls = get_label_set(name)
@@ -529,15 +514,14 @@ def _auto_labels(ckpt_meta: dict, corpora: Sequence[CorpusArg]) -> str:
 
 def _run_finetune(s: _Session, opts: FinetuneOptions) -> dict:
     src_model, src_meta = load_checkpoint(opts.checkpoint, device="cpu")
-    model_name = src_meta["model"]
-    spec, _, _ = fz.spec_from_meta(src_meta) if src_meta.get("input_spec") else \
-        (type(src_model).input_spec, None, None)
+    model_name = src_meta.model
+    spec = src_meta.input_spec
     labels_name = opts.labels if opts.labels not in (None, "", "auto") else \
         _auto_labels(src_meta, opts.corpora)
     utts, label_set, provenance = load_labelled(opts.corpora, labels_name)
     utts = subsample(utts, opts.max_speakers, opts.max_utterances, opts.seed)
     labels = list(label_set.classes)
-    same_head = list(src_meta["labels"]) == labels and not opts.new_head
+    same_head = src_meta.labels == labels and not opts.new_head
     recipe = recipe_for(model_name, **opts.recipe_overrides)
     probe = src_model
     trainable = _finetune_groups(probe, opts)
@@ -550,10 +534,10 @@ def _run_finetune(s: _Session, opts: FinetuneOptions) -> dict:
     fold_ids = list(range(len(split.folds)))
     if opts.only_folds:
         fold_ids = [i for i in fold_ids if i in set(opts.only_folds)]
-    src_norm = src_meta.get("normalization")
+    src_norm = src_meta.normalization
     config = {"checkpoint": str(Path(opts.checkpoint).resolve()), "source_model": model_name,
-              "source_labels": src_meta["labels"], "source_label_set": src_meta.get("label_set"),
-              "source_corpora": src_meta.get("training_corpora"),
+              "source_labels": src_meta.labels, "source_label_set": src_meta.label_set,
+              "source_corpora": src_meta.training_corpora,
               "labels": labels, "label_set": label_set.to_dict(), "new_head": not same_head,
               "trainable_groups": trainable, "unfreeze_last": opts.unfreeze_last,
               "freeze_subset": opts.freeze_subset, "freeze_bn_stats": opts.freeze_bn_stats,
@@ -571,17 +555,17 @@ def _run_finetune(s: _Session, opts: FinetuneOptions) -> dict:
                     epochs=recipe.epochs, device=str(s.device), world_size=s.dist.world_size)
     bank = s.make_bank(items, spec)
     trainer = Trainer(model_name=model_name, labels=labels, recipe=recipe, bank=bank, spec=spec,
-                      sample_rate=int(src_meta.get("sample_rate") or s.sample_rate),
-                      device=s.device, seed=opts.seed, model_config=src_meta.get("model_config"),
+                      sample_rate=src_meta.sample_rate,
+                      device=s.device, seed=opts.seed, model_config=src_meta.model_config,
                       amp=opts.amp, dist_info=s.dist, progress=s.progress,
-                      feature_params=(src_meta.get("feature") or {}).get("config"))
+                      feature_params=src_meta.feature.config)
     src_state = {k: v.detach().cpu() for k, v in src_model.state_dict().items()}
     fold_results, best = [], None
     protocol_meta = {"name": f"finetune/{split.protocol}", "params": dict(split.params),
                      "speaker_independent": split.speaker_independent, "seed": opts.seed,
                      "split_fingerprint": split.fingerprint, "trainable_groups": trainable,
                      "source_checkpoint": str(Path(opts.checkpoint).resolve()),
-                     "source_corpora": src_meta.get("training_corpora")}
+                     "source_corpora": src_meta.training_corpora}
     for k in fold_ids:
         fold = split.folds[k]
         tr, va, te = _indices(split, fold, uid_index)
@@ -589,12 +573,12 @@ def _run_finetune(s: _Session, opts: FinetuneOptions) -> dict:
                         test=len(te), train_segments=len(bank.segments_of(tr)))
         before = None
         if same_head:
-            zero = trainer.build_model(src_state, init_num_classes=len(src_meta["labels"]))
+            zero = trainer.build_model(src_state, init_num_classes=src_meta.num_classes)
             before = trainer.evaluate(zero, te, src_norm)
             s.run.add_predictions(fold.name, items, te, before.probs, labels, stage="before")
             del zero
         fit = trainer.fit(k, tr, va, init_state=src_state,
-                          init_num_classes=len(src_meta["labels"]), reset_head=not same_head,
+                          init_num_classes=src_meta.num_classes, reset_head=not same_head,
                           trainable_groups=trainable,
                           fixed_normalization=None if opts.renormalize else (src_norm or {}),
                           freeze_bn_stats=opts.freeze_bn_stats)
@@ -640,7 +624,7 @@ def _run_finetune(s: _Session, opts: FinetuneOptions) -> dict:
                    "folds": [{"fold": r["fold"], **_metrics_brief(r["test"])} for r in fold_results],
                    "mean": {k: summary[k]["mean"] for k in METRIC_KEYS},
                    "std": {k: summary[k]["std"] for k in METRIC_KEYS}}
-        src_prov = src_meta.get("corpora") or []
+        src_prov = src_meta.corpora
         meta = _checkpoint_meta(model=fit.model, trainer=trainer, label_set=label_set,
                                 provenance=[*({**p, "role": "pretraining"} for p in src_prov),
                                             *provenance],
@@ -650,8 +634,7 @@ def _run_finetune(s: _Session, opts: FinetuneOptions) -> dict:
                                            "mean_over_folds": summary.get("confusion")},
                                 extra={"run_dir": str(s.run.path),
                                        "finetuned_from": str(Path(opts.checkpoint).resolve())})
-        meta["training_corpora"] = [*(src_meta.get("training_corpora") or []),
-                                    *[c.name for c in opts.corpora]]
+        meta.training_corpora = [*src_meta.training_corpora, *[c.name for c in opts.corpora]]
         results["checkpoint"] = str(save_checkpoint(s.run.path / "checkpoint", fit.model, meta))
     path = s.run.write_results(results)
     s.progress.emit("run_end", status="ok", summary={k: summary[k] for k in METRIC_KEYS},
@@ -664,22 +647,21 @@ def _run_finetune(s: _Session, opts: FinetuneOptions) -> dict:
 
 # -- evaluation -------------------------------------------------------------------------
 
-def evaluate_items(models: Sequence[torch.nn.Module], meta: dict, items: list[Item],
+def evaluate_items(models: Sequence[torch.nn.Module], meta: CheckpointMeta, items: list[Item],
                    device: torch.device):
     """Utterance posteriors (:class:`~ser_core.training.trainer.EvalResult`) of each of
     ``models`` (same architecture and input as the checkpoint ``meta``) on ``items``; the
     audio is decoded and featurized once for all of them."""
-    spec = fz.spec_from_meta(meta)[0] if meta.get("input_spec") else type(models[0]).input_spec
-    sr = int(meta.get("sample_rate") or DEFAULT_SAMPLE_RATE)
+    spec, sr = meta.input_spec, meta.sample_rate
     waves = load_waveforms([it.path for it in items], sr)
     bank = SegmentBank(waves, [it.y for it in items], sr, spec.segment_s, spec.hop_s,
                        device=device)
-    trainer = Trainer(model_name=meta["model"], labels=list(meta["labels"]), recipe=Recipe(),
+    trainer = Trainer(model_name=meta.model, labels=meta.labels, recipe=Recipe(),
                       bank=bank, spec=spec, sample_rate=sr, device=device,
-                      model_config=meta.get("model_config"), progress=Progress(None, active=False),
-                      feature_params=(meta.get("feature") or {}).get("config"))
+                      model_config=meta.model_config, progress=Progress(None, active=False),
+                      feature_params=meta.feature.config)
     every = list(range(len(items)))
-    return [trainer.evaluate(m, every, meta.get("normalization")) for m in models]
+    return [trainer.evaluate(m, every, meta.normalization) for m in models]
 
 
 def evaluate_checkpoint(checkpoint: str | Path, corpora: Sequence[CorpusArg], *,
@@ -693,7 +675,7 @@ def evaluate_checkpoint(checkpoint: str | Path, corpora: Sequence[CorpusArg], *,
 
     dev = resolve_device(device)
     model, meta = load_checkpoint(checkpoint, device=dev)
-    ck_labels = list(meta["labels"])
+    ck_labels = list(meta.labels)
     labels_name = labels or _auto_labels(meta, corpora)
     utts, label_set, provenance = load_labelled(corpora, labels_name)
     unknown = sorted(set(label_set.classes) - set(ck_labels))
@@ -707,7 +689,7 @@ def evaluate_checkpoint(checkpoint: str | Path, corpora: Sequence[CorpusArg], *,
     seconds = time.time() - t0
     present = sorted({it.y for it in items})
     metrics = classification_metrics(res.y_true, res.y_pred, len(ck_labels), ck_labels)
-    result = {"checkpoint": str(Path(checkpoint).resolve()), "model": meta["model"],
+    result = {"checkpoint": str(Path(checkpoint).resolve()), "model": meta.model,
               "corpora": [c.name for c in corpora], "label_set": label_set.id,
               "labels": ck_labels, "classes_present": [ck_labels[i] for i in present],
               "utterances": len(items), "metrics": metrics, "loss": res.loss,

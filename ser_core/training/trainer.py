@@ -9,7 +9,7 @@ What it does, per fold (``Trainer.fit``):
 * trains on *segments* (``model.input_spec.segment_s`` / ``hop_s``; every segment carries its
   utterance's label) drawn from a :class:`~ser_core.training.datasets.SegmentBank` that
   lives on the training device; features are computed on the device in batches
-  (:mod:`ser_core.training.featurize`) and cached for the whole run when the training batch
+  (:mod:`ser_core.checkpoint.inputs`) and cached for the whole run when the training batch
   needs no augmentation (validation/test features are always cached);
 * on-the-fly augmentation (``recipe.augment``) touches training batches only, and so does
   mixup (``recipe.mixup_alpha``, on the features after normalisation; :func:`mixup_batch`);
@@ -23,18 +23,18 @@ What it does, per fold (``Trainer.fit``):
   keeps the best epoch's weights;
 * feature normalisation (``recipe.normalize``, ACRNN's training-set mean/std): statistics
   from the training split's segments only (clean, un-augmented features), applied to every
-  split and saved in the checkpoint (details in :mod:`ser_core.training.featurize`)::
+  split and saved in the checkpoint (details in :mod:`ser_core.checkpoint.inputs`)::
 
-      meta["normalization"] = null    # or
+      meta.normalization = None    # or
       {"type": "mean_std", "over": ["segments", "time"], "eps": 1e-5,
        "inputs": {"x": {"shape": [3, 40], "mean": [[...], ...], "std": [[...], ...]}}}
 
   ``"x"`` names a single-tensor input; dict inputs use their keys. For an input
   ``(batch, *S, time)`` mean/std have shape ``S`` and are applied as
-  ``(x - mean[..., None]) / (std[..., None] + eps)``. Training and inference both go through
-  :func:`ser_core.training.featurize.prepare_batch(meta, segments)
-  <ser_core.training.featurize.prepare_batch>` (features of ``meta["feature"]`` on the
-  segments' device, then ``meta["normalization"]``), so they cannot drift apart;
+  ``(x - mean[..., None]) / (std[..., None] + eps)``. Training and inference both compute the
+  features of the checkpoint's ``feature`` on the segments' device, then apply its
+  ``normalization``, with the functions of :mod:`ser_core.checkpoint.inputs`
+  (:func:`~ser_core.checkpoint.prepare_batch` at inference), so they cannot drift apart;
 * under ``torchrun`` (``WORLD_SIZE > 1``) the model is wrapped in DistributedDataParallel and
   each rank trains on its shard of each epoch's batches (:mod:`~ser_core.training.distributed`).
 
@@ -57,11 +57,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ser_core.checkpoint import inputs as fz
+from ser_core.checkpoint.meta import FeatureMeta
 from ser_core.errors import ConfigError
 from ser_core.features.segments import aggregate_posteriors
 from ser_core.models import create_model, set_trainable_groups
 from ser_core.models.base import InputSpec, SERModel
-from ser_core.training import featurize as fz
 from ser_core.training.augment import augment_batch, parse_augment
 from ser_core.training.datasets import SegmentBank
 from ser_core.training.distributed import DistInfo
@@ -217,13 +218,8 @@ class Trainer:
         self.dist = dist_info or DistInfo()
         self.progress = progress or Progress(None, active=False)
         self.augment = parse_augment(recipe.augment)
-        self.meta_spec = {"input_spec": {"feature": spec.feature, "params": dict(spec.params),
-                                         "segment_s": spec.segment_s, "hop_s": spec.hop_s,
-                                         "aggregation": spec.aggregation},
-                          "feature": {"kind": spec.feature,
-                                      "config": dict(feature_params if feature_params is not None
-                                                     else spec.params)},
-                          "sample_rate": self.sample_rate}
+        self.feature = FeatureMeta.resolved(
+            spec.feature, spec.params if feature_params is None else feature_params)
         self._cache = None  # features of every segment, or False when too large
         if feature_cache_bytes is None:
             feature_cache_bytes = (int(0.4 * torch.cuda.mem_get_info(self.device)[0])
@@ -238,9 +234,9 @@ class Trainer:
             wave = augment_batch(wave, self.sample_rate, self.augment, augment_gen)
         if self.bank.fixed_len is None:
             lens = self.bank.seg_len[seg_idx.to(self.bank.device)].tolist()
-            return fz.featurize_list(self.meta_spec, [w[:n] for w, n in zip(wave, lens)],
+            return fz.featurize_list(self.feature, [w[:n] for w, n in zip(wave, lens)],
                                      self.sample_rate)
-        return fz.featurize(self.meta_spec, wave, self.sample_rate)
+        return fz.featurize(self.feature, wave, self.sample_rate)
 
     def _bytes_per_segment(self) -> int:
         probe = self._featurize_segments(torch.arange(min(2, self.bank.n_segments)))

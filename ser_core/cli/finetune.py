@@ -40,7 +40,7 @@ def register(sub) -> None:
                    help="let frozen groups' batch-norm statistics follow the new data")
     A.add_recipe_args(p)
     A.add_run_args(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, validate=validate_args)
 
 
 def build_options(args):

@@ -29,7 +29,7 @@ def register(sub) -> None:
                        help="cross-corpus: the corpora to test on (default: the last --corpus)")
         A.add_recipe_args(p)
         A.add_run_args(p)
-        p.set_defaults(handler=run)
+        p.set_defaults(handler=run, validate=validate_args)
 
 
 def build_options(args):

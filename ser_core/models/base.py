@@ -100,9 +100,17 @@ class SERModel(nn.Module):
     def classifier_name(self) -> str:
         return self.layer_groups()[-1][0]
 
+    #: attributes holding the classifier head's ``nn.Linear`` layer(s) (the logits)
+    heads: tuple[str, ...] = ("classifier",)
+
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier head with a fresh one for ``num_classes`` classes."""
-        raise NotImplementedError
+        """Replace the classifier head(s) with fresh ``nn.Linear`` layers for ``num_classes``
+        classes (same inputs, same device)."""
+        for name in self.heads:
+            old = getattr(self, name)
+            setattr(self, name, nn.Linear(old.in_features, num_classes,
+                                          bias=old.bias is not None).to(old.weight.device))
+        self.num_classes = int(num_classes)
 
     # -- config -------------------------------------------------------------------------
     def config_dict(self) -> dict:

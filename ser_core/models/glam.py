@@ -208,11 +208,6 @@ class GLAM(SERModel):
                    ("classifier", [self.classifier])]
         return groups
 
-    def reset_classifier(self, num_classes: int) -> None:
-        old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes).to(old.weight.device)
-        self.num_classes = int(num_classes)
-
 
 @register_model
 class GLAMPlus(GLAM):

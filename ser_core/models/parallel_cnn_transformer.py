@@ -142,8 +142,3 @@ class ParallelCNNTransformer(SERModel):
         groups += [(f"encoder{i + 1}", [layer]) for i, layer in enumerate(self.encoder)]
         groups.append(("classifier", [self.classifier]))
         return groups
-
-    def reset_classifier(self, num_classes: int) -> None:
-        old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes).to(old.weight.device)
-        self.num_classes = int(num_classes)

@@ -101,7 +101,7 @@ def test_stored_test_fold_ua_is_reproduced(name):
     import torch
 
     from ser_core.training.export import fold_test_items
-    from ser_core.training.protocols import evaluate_items
+    from ser_core.training.evaluation import evaluate_items
 
     meta = read_meta(SHIPPED / name)
     roots = {c["name"]: str(corpus_root(c["name"])) for c in meta.corpora}

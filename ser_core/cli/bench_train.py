@@ -78,9 +78,9 @@ def run(args) -> int:
         raise ConfigError("--utterances must be >= 2 and --epochs >= 1.")
     if args.corpus:
         from ser_core.training.datasets import load_waveforms
-        from ser_core.training.protocols import load_labelled, parse_corpora, subsample
+        from ser_core.training.protocols import load_corpora, parse_corpora, subsample
 
-        utts, label_set, _ = load_labelled(parse_corpora(args.corpus, args.root or ""), args.labels)
+        utts, label_set, _ = load_corpora(parse_corpora(args.corpus, args.root or ""), args.labels)
         utts = subsample(utts, None, args.utterances, 0)[: args.utterances]
         waves = load_waveforms([u.path for u in utts])
         classes = list(label_set.classes)

@@ -37,7 +37,8 @@ def validate_args(args) -> None:
 
 def run(args) -> int:
     from ser_core.training.progress import _clean
-    from ser_core.training.protocols import evaluate_checkpoint, parse_corpora
+    from ser_core.training.evaluation import evaluate_checkpoint
+    from ser_core.training.protocols import parse_corpora
 
     res = evaluate_checkpoint(args.checkpoint, parse_corpora(args.corpus, args.root),
                               labels=args.labels, device=args.device,

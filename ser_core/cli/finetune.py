@@ -79,7 +79,7 @@ def validate_args(args) -> None:
 
 
 def run(args) -> int:
-    from ser_core.training.protocols import run_finetune
+    from ser_core.training.finetune import run_finetune
 
     validate_args(args)
     results = run_finetune(build_options(args))

@@ -147,24 +147,29 @@ def _check_slots(job: JobParams, gpus: int) -> None:
 
 
 def _check_names(job: JobParams) -> None:
-    """Model, protocol, recipe and label set name things that exist."""
-    from ser_core.data.labels import get_label_set
-    from ser_core.data.splits import canonical_protocol
-    from ser_core.models import model_class
-    from ser_core.training.recipes import recipe_for
-
+    """Model, protocol, recipe and label set name things that exist (imports only what a
+    check needs: a selftest job stays quick to submit)."""
     if job.model:
+        from ser_core.models import model_class
+        from ser_core.training.recipes import recipe_for
+
         model_class(job.model)  # ConfigError naming the known models
         recipe_for(job.model, **({"epochs": job.epochs} if job.epochs else {}))
     if job.protocol:
+        from ser_core.data.splits import canonical_protocol
+
         canonical_protocol(job.protocol)
     if job.labels and not job.labels.lower().startswith("native"):
+        from ser_core.data.labels import get_label_set
+
         get_label_set(job.labels)
 
 
 def _check_corpora(names: tuple[str, ...], roots: tuple[str, ...], cwd: Path) -> None:
     """Corpus names known (aliases allowed), one root per corpus, each root present (a folder,
     or a CSV file for the generic corpus)."""
+    if not names and not roots:
+        return
     from ser_core.data import canonical_name, parse_corpus_args
 
     if names and roots:

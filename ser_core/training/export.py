@@ -176,7 +176,7 @@ def fold_test_items(meta: CheckpointMeta, test_speakers: Sequence[str], data_roo
     ``meta``, else :func:`~ser_core.data.registry.default_data_root`/name."""
     from ser_core.data.registry import default_data_root
     from ser_core.training.datasets import as_items
-    from ser_core.training.protocols import CorpusArg, load_labelled
+    from ser_core.training.protocols import CorpusArg, load_corpora
 
     default = default_data_root() or Path("../shared/data")
     corpora = []
@@ -185,7 +185,7 @@ def fold_test_items(meta: CheckpointMeta, test_speakers: Sequence[str], data_roo
         if not root or not Path(root).is_dir():
             root = str(default / c["name"])
         corpora.append(CorpusArg(c["name"], root))
-    utts, _, _ = load_labelled(corpora, str(meta.label_set).split("@")[0])
+    utts, _, _ = load_corpora(corpora, str(meta.label_set).split("@")[0])
     wanted = set(test_speakers)
     return as_items([u for u in utts if f"{u.corpus}:{u.speaker}" in wanted], meta.labels)
 
@@ -194,7 +194,7 @@ def precision_check(checkpoint: str | Path, test_speakers: Sequence[str],
                     data_roots: dict | None = None) -> dict:
     """Evaluate the checkpoint on its fold's test speakers with float32 weights and with
     float16-rounded weights; ``float16_ok`` when the two agree (see module doc)."""
-    from ser_core.training.protocols import evaluate_items
+    from ser_core.training.evaluation import evaluate_items
 
     model32, meta = load_checkpoint(checkpoint)
     model16, _ = load_checkpoint(checkpoint)

@@ -116,11 +116,11 @@ def test_a_second_sigterm_does_not_interrupt_the_cancel_being_recorded():
     the first becomes KeyboardInterrupt, the second must not break the run's clean-up."""
     import os
 
-    from ser_core.training.protocols import _sigterm_as_interrupt
+    from ser_core.training.session import sigterm_as_interrupt
 
     before = signal.getsignal(signal.SIGTERM)
     try:
-        _sigterm_as_interrupt()
+        sigterm_as_interrupt()
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(1.0)  # the handler runs between bytecodes

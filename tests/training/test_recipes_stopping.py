@@ -8,7 +8,7 @@ import torch
 from ser_core.errors import ConfigError
 from ser_core.training.recipes import Recipe, parse_set_options, recipe_for
 from ser_core.training.stopping import EarlyStopping, Seed002Rules
-from ser_core.training.trainer import build_optimizer, build_scheduler, class_weights
+from ser_core.training.optimization import build_optimizer, build_scheduler, class_weights
 
 
 def test_seed_defaults():

@@ -88,23 +88,6 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
 
 
-def parse_model_set(items: list[str] | None, flag: str = "--model-set") -> dict[str, Any]:
-    """``["k=v", ...]`` with JSON values (lists become tuples) for ``--model-set`` and
-    ``--feature-set``."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"{flag} {item!r} should look like key=value.")
-        key, value = (s.strip() for s in item.split("=", 1))
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-        if isinstance(out[key], list):
-            out[key] = tuple(out[key])
-    return out
-
-
 def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
     from ser_core.training.recipes import parse_set_options
 

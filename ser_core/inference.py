@@ -193,12 +193,9 @@ class Consensus:
 
 
 def _synonyms() -> dict[str, str]:
-    try:
-        from ser_core.data import EKMAN7
+    from ser_core.data import EKMAN7
 
-        return {k: v for k, v in EKMAN7.table("generic").items() if v}
-    except Exception:  # the data layer's table is a convenience, not a requirement
-        return {}
+    return {k: v for k, v in EKMAN7.table("generic").items() if v}
 
 
 def canonical_label(label: str, table: dict[str, str] | None = None) -> str:
@@ -207,13 +204,28 @@ def canonical_label(label: str, table: dict[str, str] | None = None) -> str:
     return table.get(label.strip().lower(), label)
 
 
+def label_union(predictions: Sequence[ModelPrediction], table: dict[str, str] | None = None
+                ) -> list[str]:
+    """Every label of ``predictions`` under its common name, once, in order of appearance."""
+    table = _synonyms() if table is None else table
+    labels: list[str] = []
+    for p in predictions:
+        labels += [c for c in (canonical_label(lab, table) for lab in p.labels) if c not in labels]
+    return labels
+
+
+def probs_by_label(prediction: ModelPrediction, table: dict[str, str] | None = None
+                   ) -> dict[str, float]:
+    """One model's posterior keyed by the common names of its labels."""
+    table = _synonyms() if table is None else table
+    return {canonical_label(lab, table): p for lab, p in zip(prediction.labels, prediction.probs)}
+
+
 def consensus_of(predictions: Sequence[ModelPrediction]) -> Consensus | None:
     if not predictions:
         return None
     table = _synonyms()
-    labels: list[str] = []
-    for p in predictions:
-        labels += [c for c in (canonical_label(lab, table) for lab in p.labels) if c not in labels]
+    labels = label_union(predictions, table)
     total = torch.zeros(len(labels), dtype=torch.float64)
     votes = {lab: 0 for lab in labels}
     for p in predictions:

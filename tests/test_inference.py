@@ -296,3 +296,18 @@ def test_service_applies_its_thread_count_in_the_calling_thread(ckpt_root):
     finally:
         torch.set_num_threads(before)
     assert seen == [1]
+
+
+def test_label_union_uses_common_names_so_anger_and_angry_are_one_column():
+    from ser_core.inference import ModelPrediction, label_union, probs_by_label
+
+    def pred(labels, probs):
+        return ModelPrediction(name="m", model="m", checkpoint="", labels=labels, probs=probs,
+                               segment_probs=[probs], segment_starts_s=[0.0], segment_s=None,
+                               aggregation="mean", seconds=0.0)
+
+    a = pred(["anger", "happiness", "calm"], [0.5, 0.3, 0.2])
+    b = pred(["angry", "happy"], [0.9, 0.1])
+    assert label_union([a, b]) == ["angry", "happy", "calm"]
+    assert probs_by_label(a) == {"angry": 0.5, "happy": 0.3, "calm": 0.2}
+    assert consensus_of([a, b]).labels == label_union([a, b])

@@ -10,10 +10,11 @@ from ser_core.errors import ConfigError
 
 
 def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    from ser_core.data import list_corpora
+
     g = p.add_argument_group("data")
     g.add_argument("--corpus", required=required, metavar="C[,C2]",
-                   help="corpus name(s): ravdess, emodb, emovo, iemocap, tess, cremad, savee, "
-                        "esd, aesdd, seac, generic")
+                   help=f"corpus name(s): {', '.join(list_corpora())}")
     g.add_argument("--root", required=required, metavar="PATH[,PATH2]",
                    help="root folder of each corpus, in --corpus order")
     g.add_argument("--labels", default=None, metavar="SET",

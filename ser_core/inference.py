@@ -138,8 +138,23 @@ def load_installed(directory: str | Path, device: torch.device, name: str | None
 # results
 
 
+class _Posterior:
+    """``top`` and ``top_prob`` of anything with ``labels`` and ``probs``."""
+
+    labels: list[str]
+    probs: list[float]
+
+    @property
+    def top(self) -> str:
+        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
+
+    @property
+    def top_prob(self) -> float:
+        return max(self.probs)
+
+
 @dataclass
-class ModelPrediction:
+class ModelPrediction(_Posterior):
     """One model's answer for one clip."""
 
     name: str
@@ -153,14 +168,6 @@ class ModelPrediction:
     aggregation: str
     seconds: float                      # wall time of this model on this clip
 
-    @property
-    def top(self) -> str:
-        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
-
-    @property
-    def top_prob(self) -> float:
-        return max(self.probs)
-
     def as_dict(self) -> dict[str, Any]:
         """The CLI's JSON object for this model."""
         return {"name": self.name, "checkpoint": self.checkpoint, "labels": self.labels,
@@ -168,7 +175,7 @@ class ModelPrediction:
 
 
 @dataclass
-class Consensus:
+class Consensus(_Posterior):
     """Models combined: mean posterior over the union of label sets, and top-1 votes.
 
     Labels are compared by meaning, not spelling: each passes through the ekman7 label set's
@@ -182,14 +189,6 @@ class Consensus:
     probs: list[float]
     votes: dict[str, int]
     agreement: float
-
-    @property
-    def top(self) -> str:
-        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
-
-    @property
-    def top_prob(self) -> float:
-        return max(self.probs)
 
 
 def _synonyms() -> dict[str, str]:

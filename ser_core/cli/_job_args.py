@@ -3,29 +3,14 @@ as the jobs layer's :class:`~ser_core.jobs.params.JobParams` (not a subcommand).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 
+from ser_core.cli import build_parser, render_options, subcommand_parser
 from ser_core.jobs.params import KINDS, OPTION_FLAGS, JobParams
 from ser_core.jobs.store import JobError
 
-#: Namespace entries that are the parser's bookkeeping, not options.
-_INTERNAL = {"handler", "validate", "command", "jobs_action", "runs"}
 _TUPLES = {"corpora": "corpus", "roots": "root", "test_corpora": "test_corpora"}
-
-
-def subcommand_parser(path: tuple[str, ...], parser: argparse.ArgumentParser | None = None):
-    """The parser of ``python -m ser_core PATH...``, or None when this installation lacks it."""
-    from ser_core.cli import build_parser
-
-    parser = parser or build_parser()
-    for name in path:
-        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        if not subs or name not in subs[0].choices:
-            return None
-        parser = subs[0].choices[name]
-    return parser
 
 
 def available_kinds() -> list[str]:
@@ -41,8 +26,6 @@ def job_from_argv(kind: str, argv: list[str]) -> JobParams:
         argv = argv[1:]
     if kind not in KINDS:
         raise JobError(f"Unknown job kind {kind!r}; kinds are {', '.join(KINDS)}.")
-    from ser_core.cli import build_parser
-
     root = build_parser()
     sub = subcommand_parser(KINDS[kind], root)
     if sub is None:
@@ -61,7 +44,7 @@ def job_from_argv(kind: str, argv: list[str]) -> JobParams:
         if name in typed:
             typed[name] = tuple(p.strip() for p in str(typed[name]).split(",") if p.strip())
     typed_dests = {_TUPLES.get(name, name) for name, _ in OPTION_FLAGS}
-    return JobParams(kind=kind, **typed, options=tuple(_options(sub, args, typed_dests)))
+    return JobParams(kind=kind, **typed, options=tuple(render_options(sub, args, typed_dests)))
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str], kind: str) -> argparse.Namespace:
@@ -78,25 +61,3 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str], kind: str) -> argpa
         if ": error: " in msg:
             msg = msg.split(": error: ", 1)[1]
         raise JobError(f"Bad {kind} parameters: {msg}.") from None
-
-
-def _options(parser: argparse.ArgumentParser, args: argparse.Namespace, skip: set[str]) -> list[str]:
-    """The parsed values of every other option that differs from its default, written as the
-    command takes them."""
-    out: list[str] = []
-    for action in parser._actions:
-        if not action.option_strings or action.dest in skip | _INTERNAL or action.dest == "help":
-            continue
-        value = getattr(args, action.dest, None)
-        if value == action.default or value is None:
-            continue
-        flag = next((o for o in action.option_strings if o.startswith("--")), action.option_strings[0])
-        if isinstance(action, argparse._StoreConstAction):  # --flag, --no-flag
-            if value == action.const:
-                out.append(flag)
-        elif isinstance(value, list):
-            for v in value:
-                out += [flag, str(v)]
-        else:
-            out += [flag, str(value)]
-    return out

@@ -148,25 +148,6 @@ def command_argv(args: argparse.Namespace, subcommand: str) -> list[str]:
     from_cli = sys.argv and sys.argv[0].replace("\\", "/").endswith("ser_core/__main__.py")
     if from_cli and sys.argv[1:2] == [subcommand]:
         return list(sys.argv[1:])
-    out = [subcommand]
-    for key, value in sorted(vars(args).items()):
-        if key in ("handler", "command") or value is None or value is False or value == []:
-            continue
-        flag = {"recipe_set": "--set", "mixup_alpha": "--mixup"}.get(
-            key, "--" + key.replace("_", "-"))
-        if value is True:
-            if key in ("amp", "deterministic", "freeze_bn_stats"):
-                continue  # defaults; their --no-... forms are recorded when False
-            out.append(flag)
-        elif isinstance(value, list):
-            for v in value:
-                out += [flag, str(v)]
-        else:
-            out += [flag, str(value)]
-    for key, off in (("amp", "--no-amp"), ("deterministic", "--nondeterministic"),
-                     ("freeze_bn_stats", "--no-freeze-bn-stats")):
-        if vars(args).get(key) is False:
-            out.append(off)
-    if vars(args).get("normalize") is False:
-        out = [o for o in out if o != "--normalize"] + ["--no-normalize"]
-    return out
+    from ser_core.cli import render_options, subcommand_parser
+
+    return [subcommand, *render_options(subcommand_parser((subcommand,)), args)]

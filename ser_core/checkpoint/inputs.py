@@ -15,18 +15,27 @@ clip). The function computes the features ``meta.feature`` names on the segments
 applies ``meta.normalization``; the trainer calls :func:`featurize` and
 :func:`apply_normalization` itself, the same two steps.
 
-Normalisation (``CheckpointMeta.normalization``)
-------------------------------------------------
-``None``: inputs are used as the pipeline makes them. Otherwise::
+Checkpoint meta keys this module reads (fields of :class:`CheckpointMeta`)
+-------------------------------------------------------------------------
+``sample_rate`` (int)
+    rate of the waveforms the model was trained on (16 000).
+``input_spec`` (dict)
+    ``dataclasses.asdict(InputSpec)``: ``feature``, ``params``, ``segment_s``, ``hop_s``,
+    ``aggregation``.
+``feature`` (dict)
+    ``{"kind": <feature kind for ser_core.features.pipeline>, "config": <resolved feature
+    config as a dict>}``; ``config`` is passed to the pipeline as keyword overrides.
+``normalization`` (dict or null)
+    ``null``: inputs are used as the pipeline makes them. Otherwise::
 
-    {"type": "mean_std", "over": ["segments", "time"], "eps": 1e-5,
-     "inputs": {NAME: {"shape": [...], "mean": <nested list>, "std": <nested list>}}}
+        {"type": "mean_std", "over": ["segments", "time"], "eps": 1e-5,
+         "inputs": {NAME: {"shape": [...], "mean": <nested list>, "std": <nested list>}}}
 
-computed on the training split only. ``NAME`` is ``"x"`` for a model that takes one tensor,
-else the key of the input dict. For an input of shape ``(batch, *S, time)`` the statistics
-have shape ``S`` (one value per channel x frequency bin, pooled over segments and frames; a
-raw waveform ``(batch, time)`` has scalar statistics) and are applied as
-``(x - mean[..., None]) / (std[..., None] + eps)``.
+    computed on the training split only. ``NAME`` is ``"x"`` for a model that takes one
+    tensor, else the key of the input dict. For an input of shape
+    ``(batch, *S, time)`` the statistics have shape ``S`` (one value per channel x frequency
+    bin, pooled over segments and frames; a raw waveform ``(batch, time)`` has scalar
+    statistics) and are applied as ``(x - mean[..., None]) / (std[..., None] + eps)``.
 """
 
 from __future__ import annotations

@@ -210,3 +210,14 @@ def for_cpu_inference(model: nn.Module) -> nn.Module:
     thread). Logits change only by float rounding (the zoo test checks every model).
     """
     return model.eval().to(memory_format=torch.channels_last)
+
+
+class MfccImageInput:
+    """For a model fed a fixed-size MFCC image (config fields ``n_mfcc`` and ``n_frames``)."""
+
+    def example_input(self, batch_size: int = 2, seconds: float | None = None,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """Random features ``(batch, 1, n_mfcc, n_frames)`` (the size is fixed; ``seconds``
+        is ignored)."""
+        c = self.config
+        return torch.randn(batch_size, 1, c.n_mfcc, c.n_frames, generator=generator)

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ser_core.models.base import InputSpec, SERModel
+from ser_core.models.base import InputSpec, MfccImageInput, SERModel
 from ser_core.models.registry import register_model
 
 #: ``librosa.feature.mfcc(y, sr=16000, n_mfcc=26)`` (the public code's features) expressed as
@@ -154,7 +154,7 @@ class GlobalAwareBlock(nn.Module):
 
 
 @register_model
-class GLAM(SERModel):
+class GLAM(MfccImageInput, SERModel):
     """GLAM on ``(batch, 1, n_mfcc, n_frames)`` MFCC segments."""
 
     name = "glam"
@@ -193,13 +193,6 @@ class GLAM(SERModel):
         x = self.conv_out(x)
         x = self.global_aware(x.flatten(2))  # tokens = channels, features = positions
         return self.classifier(F.relu(x).flatten(1))
-
-    def example_input(self, batch_size: int = 2, seconds: float | None = None,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """Random features ``(batch, 1, n_mfcc, n_frames)`` (the size is fixed; ``seconds``
-        is ignored)."""
-        c = self.config
-        return torch.randn(batch_size, 1, c.n_mfcc, c.n_frames, generator=generator)
 
     def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
         groups: list[tuple[str, list[nn.Module]]] = [("stem", [self.conv_freq, self.conv_time])]

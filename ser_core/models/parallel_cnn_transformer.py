@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ser_core.models.base import InputSpec, SERModel
+from ser_core.models.base import InputSpec, MfccImageInput, SERModel
 from ser_core.models.layers import TransformerEncoderLayer
 from ser_core.models.registry import register_model
 
@@ -93,7 +93,7 @@ def _conv_block(c: ParallelCNNTransformerConfig) -> nn.Sequential:
 
 
 @register_model
-class ParallelCNNTransformer(SERModel):
+class ParallelCNNTransformer(MfccImageInput, SERModel):
     """Two parallel conv blocks + transformer encoder on ``(batch, 1, 40, 282)`` MFCC."""
 
     name = "parallel_cnn_transformer"
@@ -128,13 +128,6 @@ class ParallelCNNTransformer(SERModel):
             seq = layer(seq)
         emb_t = seq.mean(dim=1)
         return self.classifier(torch.cat((emb_a, emb_b, emb_t), dim=1))
-
-    def example_input(self, batch_size: int = 2, seconds: float | None = None,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """Random features ``(batch, 1, n_mfcc, n_frames)`` (the size is fixed; ``seconds``
-        is ignored)."""
-        c = self.config
-        return torch.randn(batch_size, 1, c.n_mfcc, c.n_frames, generator=generator)
 
     def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
         groups: list[tuple[str, list[nn.Module]]] = [("conv_a", [self.conv_a]),

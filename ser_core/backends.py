@@ -1,7 +1,7 @@
 """Inference backends: what turns a prepared batch into logits.
 
 The inference service prepares every model's input in torch (segments -> features ->
-normalisation, :func:`ser_core.training.featurize.prepare_batch`) and hands the batch to the
+normalisation, :func:`ser_core.checkpoint.prepare_batch`) and hands the batch to the
 model's backend:
 
 ``torch``

@@ -4,7 +4,7 @@
 backend (:mod:`ser_core.backends`) both call :func:`export_checkpoint`.
 
 What is exported is the model alone: segments -> features -> normalisation stay in torch
-(:func:`ser_core.training.featurize.prepare_batch`), and the graph maps the prepared batch to
+(:func:`ser_core.checkpoint.prepare_batch`), and the graph maps the prepared batch to
 logits. ``model.json`` says how to build that batch: ``sample_rate``, ``input_spec`` (segment
 length, hop, how segment posteriors pool), ``feature`` (kind + resolved config),
 ``normalization`` (per-bin mean/std), ``labels``, the checkpoint's ``temperature`` when it has
@@ -228,7 +228,7 @@ def export_checkpoint(directory: str | Path, out_dir: str | Path) -> OnnxExport:
 def _export_meta(entry, directory: Path, example: dict[str, torch.Tensor], dynamic_time: bool) -> dict:
     import onnx
 
-    meta = entry.meta
+    meta = entry.meta.to_dict()
     inputs = []
     for name, v in example.items():
         shape: list[Any] = ["batch", *v.shape[1:]]
@@ -249,7 +249,7 @@ def _export_meta(entry, directory: Path, example: dict[str, torch.Tensor], dynam
                           "feature kind with its config, standardise with normalization "
                           "((x - mean) / (std + eps) per bin), run the graph, divide logits by "
                           "temperature if given, softmax, pool segment posteriors by "
-                          "input_spec.aggregation (ser_core.training.featurize.prepare_batch)"),
+                          "input_spec.aggregation (ser_core.checkpoint.prepare_batch)"),
         "exporter": "torch.onnx.export(dynamo=False)", "opset": OPSET,
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__},
     }

@@ -18,9 +18,9 @@ pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install -r req
 from ser_core.audio import Audio  # noqa: E402
 from ser_core.backends import (OnnxRuntimeBackend, cached_export, export_in_background,  # noqa: E402
                                make_backend, prune_cache)  # noqa: E402
-from ser_core.checkpoint import find_checkpoints, save_checkpoint  # noqa: E402
+from ser_core.checkpoint import CheckpointMeta, find_checkpoints, save_checkpoint  # noqa: E402
 from ser_core.inference import InferenceService, load_installed  # noqa: E402
-from ser_core.models import create_model  # noqa: E402
+from ser_core.models import create_model, model_class  # noqa: E402
 from ser_core.onnx_export import (ExportError, _trace_to_onnx, checkpoint_hash,  # noqa: E402
                                   export_checkpoint, probe_waveform)
 from tests.conftest import DATA_ROOT  # noqa: E402
@@ -35,9 +35,8 @@ def tiny_checkpoint(tmp_path) -> Path:
     torch.manual_seed(0)
     cfg = dict(conv_channels=[8, 8], bottleneck=32, lstm_hidden=16, fc_hidden=8)
     model = create_model("acrnn", len(LABELS), **cfg)
-    meta = {"model": "acrnn", "model_config": cfg,
-            "num_classes": len(LABELS), "labels": LABELS, "sample_rate": 16000,
-            "temperature": 1.5}
+    meta = CheckpointMeta.for_model("acrnn", LABELS, model_class("acrnn").input_spec,
+                                    model_config=cfg, extra={"temperature": 1.5})
     return save_checkpoint(tmp_path / "tiny_acrnn", model, meta)
 
 

@@ -398,6 +398,8 @@ class InferenceService:
                 logits = entry.model(x)
             seg_probs = torch.softmax(logits.float(), dim=-1).cpu()
             probs = aggregate_posteriors(seg_probs, entry.spec.aggregation)
+            if getattr(self, "calibrate", True):  # the checkpoint's fitted temperature, if any
+                seg_probs, probs = apply_temperature(seg_probs, entry.meta), apply_temperature(probs, entry.meta)
         pred = ModelPrediction(
             name=entry.name, model=entry.arch, checkpoint=str(entry.path), labels=entry.labels,
             probs=probs.tolist(), segment_probs=seg_probs.tolist(), segment_starts_s=starts,
@@ -436,6 +438,16 @@ class InferenceService:
         return Explanation(model=entry, prediction=pred, waveform=wave, sample_rate=entry.sample_rate,
                            features=_cpu(x), maps=_cpu(maps), axes=probe_axes(entry.model),
                            windows=_cpu(windows))
+
+
+def apply_temperature(probs: torch.Tensor, meta: dict) -> torch.Tensor:
+    """``softmax(log p / T)`` with the checkpoint's ``temperature`` (fitted on held-out
+    speakers, :mod:`ser_core.training.calibration`); ``p`` unchanged without one. On pooled
+    posteriors ``log p`` stands for the logits (equal up to a constant for one segment)."""
+    t = float(meta.get("temperature") or 1.0)
+    if t == 1.0:
+        return probs
+    return torch.softmax(torch.log(probs.clamp_min(1e-8)) / t, dim=-1)
 
 
 def _cpu(x: Any) -> Any:

@@ -5,7 +5,7 @@
 
 Per checkpoint (uncalibrated: temperature off): every utterance of its own fold's validation
 and test speakers (``meta["protocol"]["speakers"]``), and CREMA-D (every ``--cremad-every``-th
-clip by id), a corpus none of the seven deep checkpoints trained on. The acoustic model
+clip by id; a rerun resumes, and every 6th clip is also every 3rd), a corpus none of the seven deep checkpoints trained on. The acoustic model
 (trained on CREMA-D) is left out here; its held-out logits come from its own out-of-fold fit.
 """
 
@@ -43,11 +43,15 @@ def main() -> int:
     cremad = sorted((u for u in data.utterances if u.corpus == "cremad"), key=lambda u: u.uid)
     cremad = cremad[:: args.cremad_every]
     out = {"labels": list(data.classes), "models": {}}
+    if Path(args.out).is_file():  # resume: keep the checkpoints already done
+        out = json.loads(Path(args.out).read_text())
     by_spk = {}
     for u in data.utterances:
         by_spk.setdefault(u.speaker_key, []).append(u)
     t0 = time.time()
     for m in service.models:
+        if m.name in out["models"]:
+            continue
         spk = m.meta["protocol"]["speakers"]
         held = [u for s in spk["test"] + spk["val"] for u in by_spk.get(s, [])]
         rows = {}

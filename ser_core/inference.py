@@ -35,6 +35,7 @@ import torch
 
 from ser_core.audio import Audio, resample
 from ser_core.checkpoint import find_checkpoints, load_checkpoint
+from ser_core.consensus import consensus_settings, settle_consensus
 from ser_core.errors import CheckpointError
 from ser_core.features.segments import aggregate_posteriors, segment_starts, segment_waveform
 from ser_core.models.base import InputSpec
@@ -201,6 +202,15 @@ class Consensus:
     probs: list[float]
     votes: dict[str, int]
     agreement: float
+    method: str = "mean"                 # "mean", or "stacked" (checkpoints/consensus.json)
+    uncertain: bool | None = None        # top probability below the fitted threshold
+    threshold: float | None = None
+    mean_probs: list[float] | None = None  # the plain mean, kept when ``probs`` is stacked
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"labels": self.labels, "probs": [round(float(p), 6) for p in self.probs],
+                "top": self.top, "method": self.method, "uncertain": self.uncertain,
+                "threshold": self.threshold}
 
     @property
     def top(self) -> str:
@@ -257,10 +267,15 @@ class ClipPrediction:
     seconds: float = 0.0
 
     def as_dict(self, path: str | None = None) -> dict[str, Any]:
-        """The CLI's JSON object for this input."""
+        """The CLI's JSON object for this input (``uncertain``/``threshold``: the consensus'
+        "not sure", ``null`` without a fitted threshold)."""
+        cons = self.consensus
         return {"path": path if path is not None else self.name,
                 "duration_s": round(self.duration_s, 4), "sample_rate": self.sample_rate,
-                "models": [m.as_dict() for m in self.models]}
+                "models": [m.as_dict() for m in self.models],
+                "consensus": cons.as_dict() if cons else None,
+                "uncertain": cons.uncertain if cons else None,
+                "threshold": cons.threshold if cons else None}
 
 
 @dataclass
@@ -361,7 +376,9 @@ class InferenceService:
             while entry.name in taken:
                 entry.name, n = f"{base} ({n})", n + 1
             loaded.append(entry)
-        return cls(loaded, dev, roots[0] if default else None, failed, threads)
+        svc = cls(loaded, dev, roots[0] if default else None, failed, threads)
+        svc.consensus_settings = consensus_settings(roots, failed)
+        return svc
 
     def __len__(self) -> int:
         return len(self.models)
@@ -423,9 +440,10 @@ class InferenceService:
         chosen = self.models if names is None else [self.get(n) for n in names]
         cache: dict[int, torch.Tensor] = {}
         preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache))[0] for m in chosen]
+        cons = settle_consensus(consensus_of(preds), preds, getattr(self, "consensus_settings", None))
         return ClipPrediction(name=audio.name, duration_s=audio.duration_s,
                               sample_rate=audio.original_sample_rate, models=preds,
-                              consensus=consensus_of(preds), seconds=time.perf_counter() - t0)
+                              consensus=cons, seconds=time.perf_counter() - t0)
 
     def explain(self, audio: Audio, name: str) -> Explanation:
         """One model's prediction with its attention maps and the features they refer to."""

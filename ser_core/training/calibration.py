@@ -131,3 +131,22 @@ def choose_threshold(curve: list[dict], gain: float = 0.10, min_coverage: float 
     best = max(ok, key=lambda c: c["accuracy"]) if ok else curve[0]
     return {**best, "base_accuracy": base, "rule": f"no threshold reached {gain:.0%} gain at "
             f">= {min_coverage:.0%} coverage; the most accurate one that does"}
+
+
+def store_temperature(directory, temperature: float, calibration: dict) -> None:
+    """Write ``temperature`` and its ``calibration`` record into a checkpoint's config.json
+    (atomically; the weights are not touched). The record carries the weights' SHA-256 so a
+    retrained checkpoint with a stale temperature can be told apart."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from ser_core.checkpoint import CONFIG, WEIGHTS, read_meta
+    from ser_core.data.atomic import atomic_write_bytes
+
+    directory = Path(directory)
+    meta = read_meta(directory)
+    digest = hashlib.sha256((directory / WEIGHTS).read_bytes()).hexdigest()
+    meta["temperature"] = float(temperature)
+    meta["calibration"] = {**calibration, "temperature": float(temperature), "weights_sha256": digest}
+    atomic_write_bytes(directory / CONFIG, json.dumps(meta, indent=2).encode())

@@ -68,8 +68,9 @@ for n, update in enumerate(pump(receiver_get, analyzer, lambda: ctx.state.playin
     pred = update.prediction
     if pred is not None and pred.consensus is not None:
         cons = pred.consensus
-        top.markdown(f"### {icon(cons.top)} {cons.top} · {cons.top_prob:.0%}  "
-                     f"<small>({cons.votes[cons.top]} of {len(pred.models)} models)</small>",
+        unsure = " · not sure" if cons.uncertain else ""
+        top.markdown(f"### {icon(cons.top)} {cons.top} · {cons.top_prob:.0%}{unsure}  "
+                     f"<small>({cons.votes.get(cons.top, 0)} of {len(pred.models)} models)</small>",
                      unsafe_allow_html=True)
         bars.plotly_chart(figures.probability_bars(cons.labels, cons.probs,
                                                    height=60 + 26 * len(cons.labels)),

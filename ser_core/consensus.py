@@ -122,3 +122,30 @@ def settle_consensus(cons, preds: Sequence[Any], settings: ConsensusSettings | N
     cons.threshold = settings.threshold
     cons.uncertain = settings.is_uncertain(cons.top_prob)
     return cons
+
+
+def calibration_text(settings: ConsensusSettings | None) -> str:
+    """``report``'s calibration section: per model and for the consensus, UA, expected
+    calibration error before/after temperature scaling, top-class share; the threshold."""
+    m = (settings.measured if settings else None) or {}
+    if not m:
+        return ""
+    lines = [f"Calibration ({m['protocol']}; {m['clips']} clips, {m['speakers']} speakers; ECE 15 bins)",
+             "| model | temperature | UA % | ECE before % | ECE after % | top-class share % |",
+             "|---|---|---|---|---|---|"]
+    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    for name, r in m["per_model"].items():
+        c = r["cremad"]
+        before = pct(c["before"]["ece"]) if "before" in c else "—"
+        lines.append(f"| `{name}` | {r['temperature']:.2f} | {pct(c['after']['ua'])} | {before} | "
+                     f"{pct(c['after']['ece'])} | {100 * c['after']['top_share_pred']:.0f} |")
+    for key, v in m["consensus"].items():
+        who = f" ({v['model']})" if "model" in v else ""
+        lines.append(f"| consensus: {key.replace('_', ' ')}{who} | | {pct(v['ua'])} | | {pct(v['ece'])} | "
+                     f"{100 * v['top_share_pred']:.0f} |")
+    th = m["threshold_cross_fitted"]
+    lines.append(f"\nShown consensus: {settings.method}. \"Not sure\" below a top probability of "
+                 f"{settings.threshold:.2f}; chosen on one half of the speakers, scored on the other: "
+                 f"{100 * th['coverage']:.0f} % of clips answered, {pct(th['accuracy_answered'])} % of "
+                 f"them right, against {pct(th['accuracy_all'])} % over all clips.")
+    return "\n".join(lines)

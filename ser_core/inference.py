@@ -39,6 +39,7 @@ from ser_core.consensus import consensus_settings, settle_consensus
 from ser_core.errors import CheckpointError
 from ser_core.features.segments import aggregate_posteriors, segment_starts, segment_waveform
 from ser_core.models.base import InputSpec
+from ser_core.reference import takes_reference
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_CHECKPOINTS = "SER_CHECKPOINTS_DIR"
@@ -394,7 +395,7 @@ class InferenceService:
 
     # -- prediction --------------------------------------------------------------------------
     def _run(self, entry: InstalledModel, waveform: torch.Tensor,
-             capture: bool = False) -> tuple[ModelPrediction, Any, dict, dict]:
+             capture: bool = False, reference=None) -> tuple[ModelPrediction, Any, dict, dict]:
         from ser_core.models.base import capture_attention
         from ser_core.models.layers import capture_windows
 
@@ -404,6 +405,8 @@ class InferenceService:
         starts = segment_starts(segs.shape[0], entry.sample_rate, spec.segment_s, spec.hop_s)
         with torch.inference_mode():
             x = entry.prepare(segs.to(self.device))
+            if reference is not None and takes_reference(entry):  # "my voice" (ser_core/reference.py)
+                x = {"x": x, "reference": reference.vector_for(entry).to(self.device)}
             maps: dict = {}
             windows: dict = {}
             if capture:
@@ -433,13 +436,16 @@ class InferenceService:
             cache[rate] = resample(audio.waveform.float(), audio.sample_rate, rate)
         return cache[rate]
 
-    def predict(self, audio: Audio, names: Sequence[str] | None = None) -> ClipPrediction:
-        """Every (or the named) model's prediction for ``audio``, plus their consensus."""
+    def predict(self, audio: Audio, names: Sequence[str] | None = None,
+                reference=None) -> ClipPrediction:
+        """Every (or the named) model's prediction for ``audio``, plus their consensus.
+        ``reference``: a :class:`~ser_core.reference.SpeakerReference` ("my voice")."""
         self._use_threads()
         t0 = time.perf_counter()
         chosen = self.models if names is None else [self.get(n) for n in names]
         cache: dict[int, torch.Tensor] = {}
-        preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache))[0] for m in chosen]
+        preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache), reference=reference)[0]
+                 for m in chosen]
         cons = settle_consensus(consensus_of(preds), preds, getattr(self, "consensus_settings", None))
         return ClipPrediction(name=audio.name, duration_s=audio.duration_s,
                               sample_rate=audio.original_sample_rate, models=preds,

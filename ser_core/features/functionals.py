@@ -63,6 +63,7 @@ class AcousticFunctionalsConfig(FeatureConfig):
     voicing_window_s: float = 0.040
     voicing_threshold: float = 0.6
     speech_floor_db: float = 40.0
+    noise_margin_db: float = 10.0
     n_mels: int = 26
     n_mfcc: int = 13
 
@@ -75,6 +76,7 @@ class AcousticFunctionalsConfig(FeatureConfig):
                "voicing_window_s must be longer than the longest pitch period (1 / f0_min).")
         _check(0.0 < self.voicing_threshold < 1.0, "voicing_threshold must be in (0, 1).")
         _check(self.speech_floor_db > 0, "speech_floor_db must be positive.")
+        _check(self.noise_margin_db >= 0, "noise_margin_db must be >= 0.")
         _check(2 <= int(self.n_mfcc) <= int(self.n_mels), "need 2 <= n_mfcc <= n_mels.")
 
 
@@ -127,6 +129,18 @@ def _runs(mask: np.ndarray) -> tuple[list[int], list[int]]:
     lengths = np.diff(bounds)
     values = mask[bounds[:-1]]
     return lengths[values].tolist(), lengths[~values].tolist()
+
+
+def speech_frames(energy_db: torch.Tensor, cfg: AcousticFunctionalsConfig) -> torch.Tensor:
+    """Frames ``(B, N)`` that are speech: within ``speech_floor_db`` of the loudest frame and
+    ``noise_margin_db`` above the clip's noise floor (its 5th-percentile frame energy), the
+    threshold never above 10 dB below the loudest frame. A corpus recorded with a noise floor
+    (CREMA-D) otherwise counts its pauses as speech."""
+    top = energy_db.amax(-1, keepdim=True)
+    floor = torch.quantile(energy_db, 0.05, dim=-1, keepdim=True)
+    threshold = torch.minimum(torch.maximum(top - cfg.speech_floor_db, floor + cfg.noise_margin_db),
+                              top - 10.0)
+    return energy_db > threshold
 
 
 # ---------------------------------------------------------------------------------------
@@ -230,7 +244,7 @@ def acoustic_functionals(x: torch.Tensor, sr: int, cfg: AcousticFunctionalsConfi
                            "htk", None)
     mel = FF.apply_filterbank(power, fb)
     energy_db = 10 * torch.log10(power.sum(1) / n_fft + 1e-10)
-    speech = energy_db > energy_db.amax(-1, keepdim=True) - cfg.speech_floor_db
+    speech = speech_frames(energy_db, cfg)
 
     f0 = _yin_f0(x, sr, cfg, n)
     r, peak = _periodicity(x, sr, cfg, f0)

@@ -40,7 +40,7 @@ c4.metric("Time for all models", f"{pred.seconds * 1000:.0f} ms")
 if cons.uncertain:
     st.warning(f"**Not sure.** The models' combined confidence ({cons.top_prob:.0%} for "
                f"{cons.top}) is below {cons.threshold:.0%}, the threshold chosen on speakers "
-               "none of the models heard: below it their answers are right too rarely to trust.",
+               "none of the models heard (Compare → Calibration shows what it buys).",
                icon=":material/help:")
 if clip.label:
     st.caption(f"The corpus says this clip is **{clip.label}**.")

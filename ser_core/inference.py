@@ -489,6 +489,9 @@ def installed_fingerprint(root: str | Path | None = None) -> tuple:
     (for the app's cache key): ``(path, mtime)`` of every ``config.json``."""
     root = Path(root) if root else checkpoints_dir()
     out = []
+    extra = root / "consensus.json"   # fitted consensus settings (ser_core/consensus.py)
+    if extra.is_file():
+        out.append((str(extra), extra.stat().st_mtime_ns))
     for d in find_checkpoints(root):
         try:
             out.append((str(d), (d / "config.json").stat().st_mtime_ns))

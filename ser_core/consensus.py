@@ -86,6 +86,7 @@ def save_settings(root: str | Path, body: dict) -> Path:
 
     path = Path(root) / FILENAME
     atomic_write_bytes(path, (json.dumps(body, indent=1) + "\n").encode())
+    path.chmod(0o644)  # readable like the checkpoints beside it
     return path
 
 

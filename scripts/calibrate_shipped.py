@@ -85,6 +85,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--predictions", default="runs/heldout_predictions.json")
     ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--cremad-from", default="runs/cremad_balanced.json",
+                    help="CREMA-D predictions to use instead of the main file's (written by "
+                         "heldout_predictions.py --stratified --parts cremad); ignored if absent")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--out", default="runs/calibration.json")
     args = ap.parse_args()
@@ -92,6 +95,10 @@ def main() -> int:
     labels = held["labels"]
     index = {c: i for i, c in enumerate(labels)}
     deep = held["models"]
+    if args.cremad_from and Path(args.cremad_from).is_file():
+        other = json.loads(Path(args.cremad_from).read_text())["models"]
+        for name in deep:
+            deep[name]["cremad"] = other[name]["cremad"]
     common = set.intersection(*(set(d["cremad"]["uids"]) for d in deep.values()))
     some = next(iter(deep.values()))["cremad"]
     order = [i for i, u in enumerate(some["uids"]) if u in common]
@@ -138,7 +145,7 @@ def main() -> int:
                                      if method == "stacked" else mean_cal, y)
     choice = cal.choose_threshold(final_curve, GAIN, MIN_COVERAGE)
     measured = {
-        "protocol": "CREMA-D odd actors, every 6th clip by id (none of the members trained on "
+        "protocol": "CREMA-D odd actors, every 6th clip of each emotion by id (none of the members trained on "
                     "CREMA-D; acoustic_stats by its leave-one-corpus-out fit); fitted parts "
                     "cross-fitted over two halves of the speakers",
         "clips": len(y), "speakers": len(set(speakers)), "members": names,

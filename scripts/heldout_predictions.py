@@ -33,6 +33,10 @@ def main() -> int:
     ap.add_argument("--checkpoints", default="checkpoints")
     ap.add_argument("--cremad-every", type=int, default=3)
     ap.add_argument("--out", default="runs/heldout_predictions.json")
+    ap.add_argument("--stratified", action="store_true",
+                    help="CREMA-D: every k-th clip within each emotion (a plain every-k-th by id "
+                         "aliases with CREMA-D's file order, six emotions per sentence)")
+    ap.add_argument("--parts", default="heldout,cremad", help="which parts to predict")
     args = ap.parse_args()
     torch.set_num_threads(1)
     dirs = [d for d in find_checkpoints(args.checkpoints) if read_meta(d)["model"] != "acoustic_stats"]
@@ -41,7 +45,11 @@ def main() -> int:
     names = ["ravdess", "emodb", "emovo", "cremad"]
     data = load_labeled(names, [str(Path(args.data) / n) for n in names], "ekman7", check_audio=False)
     cremad = sorted((u for u in data.utterances if u.corpus == "cremad"), key=lambda u: u.uid)
-    cremad = cremad[:: args.cremad_every]
+    if args.stratified:
+        cremad = [u for emo in sorted({u.label for u in cremad})
+                  for u in [v for v in cremad if v.label == emo][:: args.cremad_every]]
+    else:
+        cremad = cremad[:: args.cremad_every]
     out = {"labels": list(data.classes), "models": {}}
     if Path(args.out).is_file():  # resume: keep the checkpoints already done
         out = json.loads(Path(args.out).read_text())
@@ -56,6 +64,8 @@ def main() -> int:
         held = [u for s in spk["test"] + spk["val"] for u in by_spk.get(s, [])]
         rows = {}
         for part, utts in (("heldout", held), ("cremad", cremad)):
+            if part not in args.parts.split(","):
+                continue
             probs = []
             for i, u in enumerate(utts):
                 pred = service.predict(load_audio(u.path), names=[m.name]).models[0]

@@ -23,13 +23,13 @@ def main() -> int:
     names = ["ravdess", "emodb", "emovo"]
     data = load_labeled(names, [f"../shared/data/{n}" for n in names], "ekman7", check_audio=False)
     split = speaker_kfold(data.utterances, k=5, seed=0)
-    meta = read_meta("checkpoints/glam")  # fold5 of the shipped split
+    meta = read_meta("checkpoints/glam").to_dict()  # fold5 of the shipped split
     fold = next(f for f in split.folds if f.name == meta["protocol"]["fold"])
     same = sorted({u.speaker_key for u in data.utterances if u.uid in set(fold.test)}) == \
         sorted(meta["protocol"]["speakers"]["test"])
     print(f"same test speakers as the shipped split's {fold.name}: {same} (no validation speaker "
           "is held out here, so the split's fingerprint differs)")
-    recipe = read_meta("checkpoints/acoustic_stats")["recipe"]
+    recipe = read_meta("checkpoints/acoustic_stats").extra["recipe"]
     table = functionals_of(data.utterances, data.classes)
     m = protocol_metrics(table, *out_of_fold(table, "speaker-kfold", recipe["classifier"], recipe["C"]))
     print(f"acoustic_stats ({recipe['classifier']}, C={recipe['C']}) 5-fold UA "

@@ -55,7 +55,7 @@ def acoustic_cremad_probs(uids, labels, data_root):
     from ser_core.training.acoustic_fit import fit_head
     from ser_core.training.functional_data import functionals_of
 
-    meta = read_meta("checkpoints/acoustic_stats")
+    meta = read_meta("checkpoints/acoustic_stats").to_dict()
     names = ["ravdess", "emodb", "emovo", "cremad"]
     data = load_labeled(names, [str(Path(data_root) / n) for n in names], "ekman7", check_audio=False)
     table = functionals_of(data.utterances, data.classes)

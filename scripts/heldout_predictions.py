@@ -39,7 +39,7 @@ def main() -> int:
     ap.add_argument("--parts", default="heldout,cremad", help="which parts to predict")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    dirs = [d for d in find_checkpoints(args.checkpoints) if read_meta(d)["model"] != "acoustic_stats"]
+    dirs = [d for d in find_checkpoints(args.checkpoints) if read_meta(d).model != "acoustic_stats"]
     service = InferenceService.from_paths(dirs, device="cpu", strict=True)
     service.calibrate = False
     names = ["ravdess", "emodb", "emovo", "cremad"]
@@ -60,7 +60,7 @@ def main() -> int:
     for m in service.models:
         if m.name in out["models"]:
             continue
-        spk = m.meta["protocol"]["speakers"]
+        spk = m.meta.protocol["speakers"]
         held = [u for s in spk["test"] + spk["val"] for u in by_spk.get(s, [])]
         rows = {}
         for part, utts in (("heldout", held), ("cremad", cremad)):

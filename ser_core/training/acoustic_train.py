@@ -9,6 +9,7 @@ of it.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Sequence
 
@@ -97,7 +98,7 @@ def build_model(table: FunctionalTable, classifier: str, C: float, res: dict):
 
 def checkpoint_meta(data, roots: Sequence[str], table: FunctionalTable, classifier: str, C: float,
                     res: dict, model, argv: Sequence[str]) -> dict:
-    from ser_core.training.featurize import feature_meta
+    from ser_core.checkpoint import FeatureMeta
     from ser_core.training.manifest import corpus_provenance, versions
     from ser_core.training.rundir import now_iso
 
@@ -110,7 +111,9 @@ def checkpoint_meta(data, roots: Sequence[str], table: FunctionalTable, classifi
     meta = {
         "model": model.name, "model_config": model.config_dict(), "num_classes": model.num_classes,
         "labels": list(table.classes), "label_set": data.label_set.id,
-        "label_set_definition": data.label_set.to_dict(), **feature_meta(spec, 16000),
+        "label_set_definition": data.label_set.to_dict(), "sample_rate": 16000,
+        "input_spec": dataclasses.asdict(spec),
+        "feature": dataclasses.asdict(FeatureMeta.resolved(spec.feature, spec.params)),
         "normalization": None, "corpora": prov, "training_corpora": list(data.corpora),
         "protocol": {"name": "speaker-kfold", "params": {"k": 5, "val_speakers": 0, "seed": 0},
                      "speaker_independent": True, "folds": 5,
@@ -144,7 +147,7 @@ def checkpoint_meta(data, roots: Sequence[str], table: FunctionalTable, classifi
 def train_acoustic_stats(corpora: Sequence[str], roots: Sequence[str], labels: str, classifier: str,
                          C: float, out: str | Path, argv: Sequence[str] = (), log=print) -> dict:
     """Everything above, saved to ``out``; returns the metadata."""
-    from ser_core.checkpoint import save_checkpoint
+    from ser_core.checkpoint import CheckpointMeta, save_checkpoint
     from ser_core.data import load_labeled
 
     data = load_labeled(list(corpora), [str(r) for r in roots], labels, check_audio=False)
@@ -153,5 +156,5 @@ def train_acoustic_stats(corpora: Sequence[str], roots: Sequence[str], labels: s
     res = measure(table, classifier, C)
     model = build_model(table, classifier, C, res)
     meta = checkpoint_meta(data, roots, table, classifier, C, res, model, argv)
-    save_checkpoint(out, model, meta)
+    save_checkpoint(out, model, CheckpointMeta.from_dict(meta))
     return meta

@@ -145,8 +145,9 @@ def store_temperature(directory, temperature: float, calibration: dict) -> None:
     from ser_core.data.atomic import atomic_write_bytes
 
     directory = Path(directory)
-    meta = read_meta(directory)
+    meta = read_meta(directory).to_dict()
     digest = hashlib.sha256((directory / WEIGHTS).read_bytes()).hexdigest()
     meta["temperature"] = float(temperature)
     meta["calibration"] = {**calibration, "temperature": float(temperature), "weights_sha256": digest}
     atomic_write_bytes(directory / CONFIG, json.dumps(meta, indent=2).encode())
+    (directory / CONFIG).chmod(0o644)

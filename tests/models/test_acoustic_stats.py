@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from ser_core.checkpoint import load_checkpoint, save_checkpoint
+from ser_core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from ser_core.models import create_model
 from ser_core.training.acoustic_fit import fit_head
 
@@ -32,8 +32,9 @@ def test_torch_logits_equal_the_fitted_linear_map(classifier, tmp_path):
     got = model(torch.tensor(X, dtype=torch.float32)).detach().numpy()
     assert np.allclose(got, head.logits(X), atol=1e-3)
     assert (got.argmax(1) == y).mean() > 0.9 and (got.argmax(1) != 3).all()
-    save_checkpoint(tmp_path / "ck", model, {"model": "acoustic_stats", "model_config": model.config_dict(),
-                                             "num_classes": 4, "labels": list("abcd")})
+    meta = CheckpointMeta.for_model("acoustic_stats", list("abcd"), type(model).input_spec,
+                                    model_config=model.config_dict())
+    save_checkpoint(tmp_path / "ck", model, meta)
     with safe_open(str(tmp_path / "ck" / "model.safetensors"), "pt") as fh:
         assert {"classifier.mean", "classifier.scale", "classifier.linear.weight",
                 "classifier.linear.bias"} <= set(fh.keys())

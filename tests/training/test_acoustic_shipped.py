@@ -24,7 +24,7 @@ def table():
     from ser_core.data import load_labeled
     from ser_core.training.functional_data import functionals_of
 
-    meta = read_meta(CKPT)
+    meta = read_meta(CKPT).to_dict()
     names = meta["training_corpora"]
     data = load_labeled(names, [str(corpus_root(n)) for n in names], "ekman7", check_audio=False)
     return meta, functionals_of(data.utterances, data.classes, meta["feature"]["config"])

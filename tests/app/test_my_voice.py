@@ -46,3 +46,25 @@ def test_classify_says_not_sure_and_takes_my_voice(app, voice_env):
     probs = lambda p, n: np.array(next(m.probs for m in p.models if m.name == n))  # noqa: E731
     assert np.allclose(probs(before, "glam"), probs(after, "glam"))
     assert not np.allclose(probs(before, "acoustic_stats"), probs(after, "acoustic_stats"))
+
+
+def test_compare_draws_the_measured_calibration(app, voice_env):
+    """The Calibration tab reads consensus.json's measured block (here the shipped one)."""
+    import json
+    from pathlib import Path
+
+    from ser_core.consensus import save_settings
+
+    shipped = Path(__file__).resolve().parents[2] / "checkpoints" / "consensus.json"
+    if not shipped.is_file():
+        pytest.skip("no checkpoints/consensus.json shipped")
+    save_settings(voice_env, json.loads(shipped.read_text()))
+    at = app.run()
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="cal_pick").value == "consensus (shown)"
+    rows = [d.value for d in at.dataframe if "ECE after %" in d.value.columns][0]
+    assert "serct_small" in set(rows["model"]) and rows["ECE after %"].notna().all()
+    at.selectbox(key="cal_pick").set_value("glam").run()
+    assert not at.exception
+    assert any("Chosen threshold" in c.value for c in at.caption)

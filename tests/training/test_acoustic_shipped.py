@@ -55,3 +55,26 @@ def test_stored_kfold_and_loco_figures_are_reproduced(table):
     stored = meta["metrics"]["leave_one_corpus_out"]["per_corpus"]
     for corpus, v in loco["per_corpus"].items():
         assert v["ua"] == pytest.approx(stored[corpus]["ua"], abs=1e-6)
+
+
+def test_fit_acoustic_command_writes_a_checkpoint_the_service_runs(tmp_path, capsys):
+    """The CLI end to end on two corpora (5-fold, LOCO, temperature, my-voice head, save)."""
+    import json
+
+    from ser_core.audio import load_audio
+    from ser_core.cli import main
+    from ser_core.inference import InferenceService
+    from ser_core.reference import SpeakerReference
+
+    roots = ",".join(str(corpus_root(n)) for n in ("emodb", "emovo"))
+    out = tmp_path / "as"
+    assert main(["fit-acoustic", "--corpus", "emodb,emovo", "--root", roots, "--out", str(out),
+                 "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["loco"]) == {"emodb", "emovo"} and 0.15 < res["kfold_ua"] < 1
+    assert res["temperature"] > 0 and res["calibration"]["ece_kfold_calibrated"] <= res["calibration"]["ece_kfold"]
+    svc = InferenceService.from_paths([out], device="cpu")
+    clips = sorted(corpus_root("emodb").rglob("*N*.flac"))[:6]
+    ref = SpeakerReference.from_audio([load_audio(p) for p in clips[:4]])
+    pred = svc.predict(load_audio(clips[5]), reference=ref).models[0]
+    assert pred.model == "acoustic_stats" and abs(sum(pred.probs) - 1) < 1e-4

@@ -145,7 +145,8 @@ def store_temperature(directory, temperature: float, calibration: dict) -> None:
     from ser_core.data.atomic import atomic_write_bytes
 
     directory = Path(directory)
-    meta = read_meta(directory).to_dict()
+    read_meta(directory)  # a valid checkpoint; edit its JSON as written (key order kept)
+    meta = json.loads((directory / CONFIG).read_text())
     digest = hashlib.sha256((directory / WEIGHTS).read_bytes()).hexdigest()
     meta["temperature"] = float(temperature)
     meta["calibration"] = {**calibration, "temperature": float(temperature), "weights_sha256": digest}

@@ -32,6 +32,9 @@ def register(sub) -> None:
                    help="what runs the models (features are always torch): torch eager, "
                         "onnxruntime (exported to ONNX once, cached in .cache/onnx) or auto "
                         "(default, or $SER_BACKEND: onnxruntime where a model exports, else torch)")
+    p.add_argument("--reference", nargs="+", metavar="FILE",
+                   help="\"my voice\": 10-30 s of the same speaker's calm, neutral speech; models "
+                        "that support it (acoustic_stats) classify relative to that voice")
     p.add_argument("--bench", type=int, metavar="N",
                    help="instead of predictions, time N warm runs per input (after one warm-up) of "
                         "decode + every model, and print median and 90th-percentile milliseconds")
@@ -56,7 +59,7 @@ def expand_inputs(items: list[str]) -> list[tuple[str, str | None]]:
     return out
 
 
-def predict_inputs(service, inputs: list[tuple[str, str | None]]) -> list[dict]:
+def predict_inputs(service, inputs: list[tuple[str, str | None]], reference=None) -> list[dict]:
     """The CLI's JSON objects, one per input; user errors become ``{"path", "error"}``."""
     from ser_core.audio import load_audio
     from ser_core.errors import SerError
@@ -68,7 +71,7 @@ def predict_inputs(service, inputs: list[tuple[str, str | None]]) -> list[dict]:
             continue
         try:
             audio = load_audio(path, target_sr=None)
-            results.append(service.predict(audio).as_dict(path))
+            results.append(service.predict(audio, reference=reference).as_dict(path))
         except SerError as exc:
             results.append({"path": path, "error": str(exc)})
     return results
@@ -86,6 +89,11 @@ def format_text(results: list[dict]) -> str:
             ranked = sorted(zip(m["labels"], m["probs"]), key=lambda t: -t[1])
             rest = "  ".join(f"{lab} {p:.2f}" for lab, p in ranked[1:4])
             lines.append(f"  {m['name']:<{width}}  {m['top']:<10} {max(m['probs']):.2f}   ({rest})")
+        cons = r.get("consensus")
+        if cons:
+            note = (f"   not sure (below the threshold {r['threshold']:.2f})" if r.get("uncertain")
+                    else "")
+            lines.append(f"  {'consensus':<{width}}  {cons['top']:<10} {max(cons['probs']):.2f}{note}")
     return "\n".join(lines)
 
 
@@ -164,7 +172,13 @@ def run(args) -> int:
             raise SerError("no usable input to time.")
         print(json.dumps(rows, indent=2) if args.json else format_bench(rows, service))
         return 0
-    results = predict_inputs(service, inputs)
+    reference = None
+    if args.reference:
+        from ser_core.audio import load_audio
+        from ser_core.reference import SpeakerReference
+
+        reference = SpeakerReference.from_audio([load_audio(f, target_sr=None) for f in args.reference])
+    results = predict_inputs(service, inputs, reference)
     errors = [r for r in results if "error" in r]
     if len(errors) == len(results):
         if len(results) == 1:

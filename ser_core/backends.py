@@ -79,6 +79,11 @@ class OnnxRuntimeBackend:
         self._names = export.input_names
         self._single = self._names == [SINGLE]
 
+    def accepts(self, x: Any) -> bool:
+        """Whether ``x`` has the exported inputs (a "my voice" reference adds one that the
+        export has not: such a batch runs on torch)."""
+        return set(x) == set(self._names) if isinstance(x, Mapping) else self._single
+
     def __call__(self, x: Any) -> torch.Tensor:
         items = {self._names[0]: x} if self._single else x
         feeds = {n: _numpy(items[n]) for n in self._names}

@@ -107,7 +107,9 @@ class InstalledModel:
 
     def logits(self, x: Any) -> torch.Tensor:
         """The model's logits for a prepared batch, on its backend (:mod:`ser_core.backends`)."""
-        return self.model(x) if self.backend is None else self.backend(x)
+        if self.backend is not None and self.backend.accepts(x):
+            return self.backend(x)
+        return self.model(x)
 
     @property
     def arch(self) -> str:

@@ -98,6 +98,7 @@ def test_auto_uses_a_cached_export_and_both_backends_agree(tiny_checkpoint, tmp_
     assert onnx.models[0].backend.export.path.parent.parent == tmp_path / "cache"
     a, b = eager.predict(audio).models[0], onnx.predict(audio).models[0]
     assert a.top == b.top and len(a.segment_probs) == len(b.segment_probs) == 3
+    assert not onnx.models[0].backend.accepts({"x": None, "reference": None})  # runs on torch
     assert np.allclose(a.segment_probs, b.segment_probs, atol=1e-5)
 
 
@@ -149,7 +150,7 @@ def test_shipped_models_onnxruntime_matches_torch_on_real_speech(tmp_path, monke
     eager = InferenceService.from_paths(SHIPPED, device="cpu", backend="torch", strict=True)
     onnx = InferenceService.from_paths(SHIPPED, device="cpu", backend="onnxruntime", strict=True)
     assert all(isinstance(m.backend, OnnxRuntimeBackend) for m in onnx.models)
-    assert len(onnx) == len(SHIPPED) == 7
+    assert len(onnx) == len(SHIPPED) >= 7
     for clip in clips:
         audio = load_audio(clip, target_sr=None)
         for a, b in zip(eager.predict(audio).models, onnx.predict(audio).models):

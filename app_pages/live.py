@@ -6,7 +6,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from ser_core.audio import to_wav_bytes
 from ser_core.live import LiveAnalyzer, pump
 from ui import figures
-from ui.widgets import accept_clip, icon, installed_models
+from ui.widgets import accept_clip, icon, installed_models, md_escape
 
 st.title("Live microphone")
 st.caption("Press **START**, allow the microphone and speak. The models listen to the last few "
@@ -68,14 +68,14 @@ for n, update in enumerate(pump(receiver_get, analyzer, lambda: ctx.state.playin
     pred = update.prediction
     if pred is not None and pred.consensus is not None:
         cons = pred.consensus
-        top.markdown(f"### {icon(cons.top)} {cons.top} · {cons.top_prob:.0%}  "
-                     f"<small>({cons.votes[cons.top]} of {len(pred.models)} models)</small>",
-                     unsafe_allow_html=True)
+        with top.container():  # labels can come from folder names: plain text, no HTML
+            st.markdown(f"### {icon(cons.top)} {md_escape(cons.top)} · {cons.top_prob:.0%}")
+            st.caption(f"{cons.votes[cons.top]} of {len(pred.models)} models")
         bars.plotly_chart(figures.probability_bars(cons.labels, cons.probs,
                                                    height=60 + 26 * len(cons.labels)),
                           config={"displayModeBar": False}, key=f"live_bars_{n}")
     else:
-        top.markdown(f"### … {update.reason}")
+        top.markdown(f"### … {md_escape(update.reason)}")
     if update.log_mel is not None:
         lm = update.log_mel
         times = [update.at_s - update.window.size / update.sample_rate + 0.01 * i for i in range(lm.shape[-1])]

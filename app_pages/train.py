@@ -21,6 +21,8 @@ st.caption("Jobs run in a separate worker process (the same `python -m ser_core 
            "you could type), so they keep going when you close the page. Finished checkpoints "
            "appear in Classify, Explain and Compare.")
 
+if notice := st.session_state.pop("_jobs_notice", None):
+    st.error(notice, icon=":material/error:")
 token = admin_token()
 data_root = default_corpus_root()
 svc = service()

@@ -96,10 +96,14 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu"):
     """Rebuild the model of a checkpoint directory. Returns ``(model, meta)``, model in eval mode."""
     from ser_core.models import create_model  # local: checkpoint sits below models
 
+    from ser_core.checkpoint_checks import check_weights, validate_meta
+
     meta = read_meta(directory)
+    validate_meta(meta, directory)  # a bad config.json is refused here, not mid-prediction
     model = create_model(meta["model"], int(meta["num_classes"]), **meta.get("model_config", {}))
     state = load_file(str(Path(directory) / WEIGHTS), device="cpu")
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    check_weights(state, directory)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{directory}: weights do not match {meta['model']} "

@@ -50,6 +50,8 @@ def checkpoints_dir() -> Path:
 
 
 ENV_THREADS = "SER_TORCH_THREADS"
+#: Segments of one clip a model sees per forward pass in ``predict`` (bounds peak memory).
+BATCH_SEGMENTS = 16
 
 
 def interactive_threads(environ: dict[str, str] | None = None, cores: int | None = None) -> int:
@@ -139,6 +141,7 @@ def _build_prepare(meta: dict) -> Callable[[torch.Tensor], Any]:
 
 def load_installed(directory: str | Path, device: torch.device, name: str | None = None) -> InstalledModel:
     """Load one checkpoint directory with its feature preparation."""
+    from ser_core.checkpoint_checks import smoke_test, validate_meta
     from ser_core.models import for_cpu_inference
     from ser_core.training.featurize import spec_from_meta
 
@@ -147,8 +150,10 @@ def load_installed(directory: str | Path, device: torch.device, name: str | None
     if device.type == "cpu":
         for_cpu_inference(model)
     meta = _complete_meta(model, meta)
-    spec = spec_from_meta(meta)[0]
+    validate_meta(meta, directory)  # again, with the feature entries filled in
+    spec, _, rate = spec_from_meta(meta)
     prepare = _build_prepare(meta)
+    smoke_test(model, prepare, rate, spec.segment_s, int(meta["num_classes"]), directory)
     return InstalledModel(name=name or directory.name, path=directory, model=model, meta=meta,
                           spec=spec, prepare=prepare)
 
@@ -310,6 +315,7 @@ class InferenceService:
         self.device = device
         self.root = root
         self.failed = dict(failed or {})   # checkpoint path -> why it could not be loaded
+        self.batch_segments = BATCH_SEGMENTS
         self._lock = threading.Lock()
 
     # -- construction ------------------------------------------------------------------------
@@ -386,17 +392,20 @@ class InferenceService:
         segs = segment_waveform(waveform, entry.sample_rate, spec.segment_s, spec.hop_s)
         starts = segment_starts(segs.shape[0], entry.sample_rate, spec.segment_s, spec.hop_s)
         with torch.inference_mode():
-            x = entry.prepare(segs.to(self.device))
             maps: dict = {}
             windows: dict = {}
             if capture:
+                x = entry.prepare(segs.to(self.device))
                 with self._lock, capture_attention(entry.model) as store, \
                         capture_windows(entry.model) as wins:
                     logits = entry.model(x)
                 maps, windows = dict(store), dict(wins)
-            else:
-                logits = entry.model(x)
-            seg_probs = torch.softmax(logits.float(), dim=-1).cpu()
+                seg_probs = torch.softmax(logits.float(), dim=-1).cpu()
+            else:  # bounded batches: a 10-minute clip's segments never all at once
+                x, step = None, max(1, int(self.batch_segments))
+                seg_probs = torch.cat([
+                    torch.softmax(entry.model(entry.prepare(segs[i:i + step].to(self.device))).float(),
+                                  dim=-1).cpu() for i in range(0, segs.shape[0], step)])
             probs = aggregate_posteriors(seg_probs, entry.spec.aggregation)
         pred = ModelPrediction(
             name=entry.name, model=entry.arch, checkpoint=str(entry.path), labels=entry.labels,

@@ -94,7 +94,10 @@ def cancel(job_id: int, runs_dir: PathLike | None = None, grace_s: float = 10.0)
             signal_group(pgid, signal.SIGKILL)
             wait_group_gone(pgid, 5.0)
     # the supervisor normally records "cancelled" itself; if it was killed first, we do
-    store.finish(job_id, CANCELLED, "cancelled by user (its processes were stopped)")
+    if store.finish(job_id, CANCELLED, "cancelled by user (its processes were stopped)"):
+        from ser_core.jobs.supervisor import close_run_manifest
+
+        close_run_manifest(job.out_dir, CANCELLED, "cancelled by user (its processes were stopped)")
     return store.get(job_id)
 
 

@@ -88,6 +88,19 @@ def test_admin_token_guards_submission(app, app_env, tiny_emodb, monkeypatch):
     assert at.session_state["_admin_token"] == "s3cret"
 
 
+def test_the_train_page_shows_a_damaged_database(app, app_env, tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    (runs / "jobs.sqlite").write_bytes(b"")
+    at = app.run()
+    assert any("jobs database" in w.value and "kept as" in w.value for w in at.warning)
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("jobs database" in e.value and "kept as" in e.value for e in at.error), \
+        [e.value for e in at.error]
+    assert list(runs.glob("jobs.sqlite.damaged-*"))
+
+
 def test_token_helpers(monkeypatch):
     from ser_core import sandbox
 

@@ -70,7 +70,7 @@ for n, update in enumerate(pump(receiver_get, analyzer, lambda: ctx.state.playin
         cons = pred.consensus
         with top.container():  # labels can come from folder names: plain text, no HTML
             st.markdown(f"### {icon(cons.top)} {md_escape(cons.top)} · {cons.top_prob:.0%}")
-            st.caption(f"{cons.votes[cons.top]} of {len(pred.models)} models")
+            st.caption(f"({cons.votes[cons.top]} of {len(pred.models)} models)")
         bars.plotly_chart(figures.probability_bars(cons.labels, cons.probs,
                                                    height=60 + 26 * len(cons.labels)),
                           config={"displayModeBar": False}, key=f"live_bars_{n}")

@@ -200,8 +200,6 @@ def load_audio(
     first (:class:`AudioLimits`), then the file is decoded in blocks that are mixed down and
     resampled as they come (:mod:`ser_core.audio_blocks`).
     """
-    import torch
-
     if target_sr is not None:
         target_sr = check_sample_rate(target_sr, "the target sample rate")
     handle, name = _open(source)
@@ -241,6 +239,8 @@ def load_audio(
         raise AudioError(f"{name} is silent (peak below -80 dBFS): there is no speech to analyse.")
     if resampler:
         pieces.append(resampler.flush())
+    import torch  # only now: a file refused above never loads it
+
     waveform = torch.from_numpy(np.ascontiguousarray(np.concatenate(pieces), dtype=np.float32))
     return Audio(waveform=waveform, sample_rate=target_sr if resampler else sr,
                  original_sample_rate=sr, original_channels=int(info.channels), name=name)

@@ -9,7 +9,7 @@ from ser_core.data import PROTOCOLS
 from ser_core.errors import SerError
 from ser_core.jobs import api as jobs
 from ser_core.models import list_models
-from ser_core.sandbox import check_paths, require_token
+from ser_core.sandbox import require_token
 from ui import figures
 from ui import train_form as TF
 from ui.access import admin_token
@@ -89,8 +89,7 @@ if submitted:
     else:
         try:
             require_token(token, "submit a job")
-            check_paths(req.roots, "corpus folder")
-            job = jobs.submit(req.kind(), req.argv())
+            job = jobs.submit(req.kind(), req.argv(), restrict_paths=True)
             st.session_state["t_job"] = job.id
             st.success(f"Job {job.id} queued: `python -m ser_core {req.kind()} {' '.join(req.argv())}`",
                        icon=":material/check_circle:")

@@ -78,9 +78,23 @@ def check_path(path: str | os.PathLike, roots: Iterable[Path] | None = None,
                       f"Set {ENV_ALLOWED} to add a folder (see README, Security and privacy).")
 
 
-def check_paths(paths: Iterable[str | os.PathLike], what: str = "folder") -> list[Path]:
+#: Options of a job's arguments that name folders it reads or writes.
+JOB_PATH_OPTIONS = ("--root", "--out")
+
+
+def check_job_paths(argv: Iterable[str]) -> None:
+    """Every folder a job's arguments name (``--root a,b``, ``--out DIR``) lies under the
+    allowed roots (the app's submissions; the command line is not restricted)."""
+    args = list(argv)
     roots = allowed_roots()
-    return [check_path(p, roots, what) for p in paths]
+    for i, arg in enumerate(args):
+        name, _, inline = arg.partition("=")
+        if name not in JOB_PATH_OPTIONS:
+            continue
+        value = inline or (args[i + 1] if i + 1 < len(args) else "")
+        for part in (value.split(",") if name == "--root" else [value]):
+            if part.strip():
+                check_path(part.strip(), roots, "folder")
 
 
 def token_required(environ: dict[str, str] | None = None) -> bool:

@@ -22,7 +22,7 @@ PathLike = str | os.PathLike
 
 def submit(kind: str, args: Sequence[str], runs_dir: PathLike | None = None, *,
            cwd: PathLike | None = None, env: dict[str, str] | None = None, gpus: int = 1,
-           start_worker: bool = True) -> Job:
+           start_worker: bool = True, restrict_paths: bool = False) -> Job:
     """Queue ``python -m ser_core KIND ARGS...`` and return the queued :class:`Job` at once.
 
     ``args`` are checked now with the real CLI parser and cheap checks (model names, corpus
@@ -31,8 +31,13 @@ def submit(kind: str, args: Sequence[str], runs_dir: PathLike | None = None, *,
     Relative paths are relative to ``cwd`` (default: the current folder), where the job runs.
     ``gpus`` > 1 runs a training job on that many GPUs under ``torchrun``. ``env`` adds
     environment variables for the job. Unless ``start_worker=False``, a detached worker is
-    started if none is running.
+    started if none is running. ``restrict_paths=True`` (the app) also refuses ``--root`` and
+    ``--out`` folders outside the allowed roots (:mod:`ser_core.sandbox`).
     """
+    if restrict_paths:
+        from ser_core.sandbox import check_job_paths
+
+        check_job_paths(args)
     store = Store(runs_dir)
     cwd = Path(cwd or os.getcwd()).resolve()
     busy = {j.out_dir: j.id for j in store.list((QUEUED, RUNNING)) if j.out_dir}

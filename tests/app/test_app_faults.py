@@ -131,6 +131,25 @@ def test_sandbox_resolves_before_checking(tmp_path, monkeypatch):
         check_path(data / "loop")
 
 
+def test_job_paths_are_checked_by_the_service(tmp_path, monkeypatch):
+    from ser_core.jobs import api as jobs
+    from ser_core.sandbox import AccessError, check_job_paths
+
+    monkeypatch.setenv("SER_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("SER_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.delenv("SER_ALLOWED_ROOTS", raising=False)
+    check_job_paths(["--model", "glam", "--root", f"{tmp_path}/data/a,{tmp_path}/data/b",
+                     f"--out={tmp_path}/runs/x"])
+    for argv in (["--root", f"{tmp_path}/data/a,/etc"], ["--out", "/tmp/elsewhere"],
+                 [f"--root=/"]):
+        with pytest.raises(AccessError, match="outside"):
+            check_job_paths(argv)
+    with pytest.raises(AccessError):
+        jobs.submit("cv", ["--model", "glam", "--corpus", "emodb", "--root", "/"],
+                    start_worker=False, restrict_paths=True)
+    assert not (tmp_path / "runs" / "jobs.sqlite").exists()  # refused before anything
+
+
 def test_labels_are_shown_literally():
     from ui.widgets import md_escape
 

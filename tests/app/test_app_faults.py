@@ -141,7 +141,7 @@ def test_job_paths_are_checked_by_the_service(tmp_path, monkeypatch):
     check_job_paths(["--model", "glam", "--root", f"{tmp_path}/data/a,{tmp_path}/data/b",
                      f"--out={tmp_path}/runs/x"])
     for argv in (["--root", f"{tmp_path}/data/a,/etc"], ["--out", "/tmp/elsewhere"],
-                 [f"--root=/"]):
+                 ["--root=/"]):
         with pytest.raises(AccessError, match="outside"):
             check_job_paths(argv)
     with pytest.raises(AccessError):

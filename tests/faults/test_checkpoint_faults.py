@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from safetensors.torch import load_file, save_file
 
 from ser_core.inference import InferenceService

@@ -4,7 +4,6 @@ batches as through the whole-file decoder and one batch per clip."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np

@@ -160,3 +160,17 @@ def test_labels_are_shown_literally():
     assert not re.search(r"(?<!\\)[<>\[\]():]", text)  # no special character left unescaped
     live = (REPO / "app_pages" / "live.py").read_text()
     assert "unsafe_allow_html" not in live
+
+
+@pytest.mark.slow
+def test_an_uploaded_decompression_bomb_gets_a_sentence(app, app_env, tmp_path):
+    from tests.faults.test_audio_faults import write_bomb
+
+    bomb = write_bomb(tmp_path / "bomb.flac", seconds=130).read_bytes()  # 200 M samples
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.file_uploader(key="classify_upload").set_value(("bomb.flac", bomb, "audio/flac")).run()
+    no_exception(at)
+    assert any("bomb.flac would decode to 200 million samples" in e.value for e in at.error), \
+        [e.value for e in at.error]
+    assert "current_clip" not in at.session_state or at.session_state["current_clip"] is None

@@ -52,6 +52,8 @@ def checkpoints_dir() -> Path:
 ENV_THREADS = "SER_TORCH_THREADS"
 #: Segments of one clip a model sees per forward pass in ``predict`` (bounds peak memory).
 BATCH_SEGMENTS = 16
+#: ``explain`` keeps every segment's attention maps, so it looks at this many seconds at most.
+EXPLAIN_MAX_S = 60.0
 
 
 def interactive_threads(environ: dict[str, str] | None = None, cores: int | None = None) -> int:
@@ -435,12 +437,14 @@ class InferenceService:
                               consensus=consensus_of(preds), seconds=time.perf_counter() - t0)
 
     def explain(self, audio: Audio, name: str) -> Explanation:
-        """One model's prediction with its attention maps and the features they refer to."""
+        """One model's prediction with its attention maps and the features they refer to
+        (on the first :data:`EXPLAIN_MAX_S` seconds of a longer clip)."""
         from ser_core.models.base import probe_axes
 
         self._use_threads()
         entry = self.get(name)
-        wave = self._at_rate(audio, entry.sample_rate, {})
+        # attention maps of every segment are kept: look at the first EXPLAIN_MAX_S seconds
+        wave = self._at_rate(audio, entry.sample_rate, {})[: int(EXPLAIN_MAX_S * entry.sample_rate)]
         pred, x, maps, windows = self._run(entry, wave, capture=True)
         return Explanation(model=entry, prediction=pred, waveform=wave, sample_rate=entry.sample_rate,
                            features=_cpu(x), maps=_cpu(maps), axes=probe_axes(entry.model),

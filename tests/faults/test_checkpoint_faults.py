@@ -107,3 +107,13 @@ def test_validation_passes_every_shipped_checkpoint():
     assert shipped
     for d in shipped:
         validate_meta(read_meta(d), d)
+
+
+def test_explain_looks_at_a_bounded_stretch(good_and_bad, make_wav):
+    from ser_core.audio import load_audio
+    from ser_core.inference import EXPLAIN_MAX_S
+
+    root, _ = good_and_bad
+    svc = InferenceService.from_paths([root / "good"], device="cpu")
+    expl = svc.explain(load_audio(make_wav(seconds=EXPLAIN_MAX_S + 30)), svc.names()[0])
+    assert expl.waveform.shape[-1] == int(EXPLAIN_MAX_S * 16000)

@@ -48,3 +48,10 @@ def test_work_size_is_bounded_before_allocating():
     with pytest.raises(ConfigError, match="million time-frequency values"):
         extract("spectrogram", long, 16000, n_fft=16384, win_length_s=1.0, hop_s=0.001)
     assert extract("logmel", long[:16000], 16000).shape == (1, 40, 98)
+
+
+def test_the_teaching_chain_is_bounded_too():
+    from ser_core.features.chain import feature_chain
+
+    with pytest.raises(ConfigError, match="million time-frequency values"):
+        feature_chain(torch.zeros(600 * 16000), 16000, n_fft=16384, win_length_s=1.0, hop_s=0.001)

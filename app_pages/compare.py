@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from ser_core.inference import canonical_label
+from ser_core.inference import canonical_label, label_union, probs_by_label
 from ui import figures
 from ui import metrics as M
 from ui.state import predict_current
@@ -28,11 +28,8 @@ with tab_clip:
     if clip is not None:
         pred = predict_current(svc, clip)
         preds = [m for m in pred.models if m.name in names]
-        labels: list[str] = []
-        for m in preds:
-            labels += [lab for lab in m.labels if lab not in labels]
-        matrix = [[m.probs[m.labels.index(lab)] if lab in m.labels else 0.0 for lab in labels]
-                  for m in preds]
+        labels = label_union(preds)  # "anger" and "angry" are one column
+        matrix = [[probs_by_label(m).get(lab, 0.0) for lab in labels] for m in preds]
         st.plotly_chart(figures.model_matrix([m.name for m in preds], labels, matrix,
                                              title="Probability each model gives each emotion"),
                         config=CHART, key="cmp_matrix")
@@ -48,7 +45,7 @@ with tab_clip:
 with tab_metrics:
     st.markdown("Numbers measured when each checkpoint was trained and evaluated (speaker-"
                 "independent folds unless its protocol says otherwise), read from its metadata.")
-    uas = [(m.name, M.headline_ua(m.meta), (m.meta.get("metrics") or {}).get("std", {}).get("ua"))
+    uas = [(m.name, M.headline_ua(m.meta), m.meta.metrics.get("std", {}).get("ua"))
            for m in chosen]
     have = [(n, u, s) for n, u, s in uas if u is not None]
     if have:

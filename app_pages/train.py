@@ -89,9 +89,9 @@ if submitted:
     else:
         try:
             require_token(token, "submit a job")
-            job = jobs.submit(req.kind(), req.argv(), restrict_paths=True)
+            job = jobs.submit(req.job(), restrict_paths=True)
             st.session_state["t_job"] = job.id
-            st.success(f"Job {job.id} queued: `python -m ser_core {req.kind()} {' '.join(req.argv())}`",
+            st.success(f"Job {job.id} queued: `python -m ser_core {' '.join(job.command)}`",
                        icon=":material/check_circle:")
         except SerError as exc:
             st.error(str(exc), icon=":material/error:")

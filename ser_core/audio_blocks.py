@@ -22,6 +22,10 @@ import numpy as np
 
 #: Frames decoded at a time (8 channels of float32: 2 MB).
 BLOCK = 1 << 16
+#: Input samples held before streaming starts (16 MB of float32: 95 s at 44.1 kHz). A clip
+#: up to this long is resampled in one call, bit for bit as torchaudio does it on the whole
+#: signal (the shipped models' recorded predictions stay identical); a longer one streams.
+DEFER = 1 << 22
 
 
 def _resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:
@@ -35,13 +39,17 @@ def _resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:
 class BlockResampler:
     """Feed mono float32 blocks at ``orig`` Hz; get the signal at ``new`` Hz piece by piece.
 
-    ``feed(x)`` returns the output samples that are final so far; ``flush()`` the rest.
+    ``feed(x)`` returns the output samples that are final so far; ``flush()`` the rest. The
+    first ``defer`` input samples are only buffered: a signal no longer than that is
+    resampled in one call at ``flush()``.
     Together they equal ``torchaudio.functional.resample(whole, orig, new)`` (default
     ``lowpass_filter_width=6``, ``rolloff=0.99``, Hann-windowed sinc).
     """
 
-    def __init__(self, orig: int, new: int, lowpass_filter_width: int = 6, rolloff: float = 0.99):
+    def __init__(self, orig: int, new: int, lowpass_filter_width: int = 6, rolloff: float = 0.99,
+                 defer: int = DEFER):
         self.orig, self.new = int(orig), int(new)
+        self.defer = int(defer)
         g = math.gcd(self.orig, self.new)
         self.og, self.ng = self.orig // g, self.new // g
         width = math.ceil(lowpass_filter_width * self.og / (min(self.og, self.ng) * rolloff))
@@ -58,6 +66,8 @@ class BlockResampler:
     def feed(self, x: np.ndarray) -> np.ndarray:
         self.buf = np.concatenate([self.buf, np.asarray(x, dtype=np.float32)])
         total = self.buf_start + len(self.buf)
+        if self.done == 0 and total <= self.defer:
+            return np.zeros(0, dtype=np.float32)  # a short clip is resampled whole in flush()
         ready = (total - self.og - self.width) // self.og + 1 if total >= self.og + self.width else 0
         if ready <= self.done:
             return np.zeros(0, dtype=np.float32)

@@ -8,8 +8,9 @@ clip and each model the service
 
 1. resamples the clip to the model's sample rate (once per rate),
 2. cuts it into segments as the model's ``input_spec`` says (length, hop),
-3. turns the segments into the model's input with the *same* function the trainer uses
-   (:func:`ser_core.training.featurize.prepare_batch`): features plus the stored normalisation,
+3. turns the segments into the model's input with the checkpoint's own preparation
+   (:func:`ser_core.checkpoint.prepare_batch`, the features and normalisation the trainer
+   used),
 4. runs the model on all segments in one batch and pools the segment posteriors with the
    model's own aggregation (``max`` for ACRNN, ``mean`` for the others),
 
@@ -29,12 +30,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 
 from ser_core.audio import Audio, resample
-from ser_core.checkpoint import find_checkpoints, load_checkpoint
+from ser_core.checkpoint import CheckpointMeta, find_checkpoints, load_checkpoint, prepare_batch
 from ser_core.errors import CheckpointError
 from ser_core.features.segments import aggregate_posteriors, segment_starts, segment_waveform
 from ser_core.models.base import InputSpec
@@ -103,69 +104,66 @@ class InstalledModel:
     name: str                  # display name (the folder's path under the checkpoint root)
     path: Path
     model: torch.nn.Module
-    meta: dict[str, Any]
-    spec: InputSpec
-    prepare: Callable[[torch.Tensor], Any]   # (segments, samples) at sample_rate -> model input
+    meta: CheckpointMeta
 
     @property
     def arch(self) -> str:
-        return str(self.meta.get("model", ""))
+        return self.meta.model
 
     @property
     def labels(self) -> list[str]:
-        return list(self.meta["labels"])
+        return list(self.meta.labels)
 
     @property
     def sample_rate(self) -> int:
-        from ser_core import DEFAULT_SAMPLE_RATE
+        return self.meta.sample_rate
 
-        return int(self.meta.get("sample_rate") or DEFAULT_SAMPLE_RATE)
+    @property
+    def spec(self) -> InputSpec:
+        return self.meta.input_spec
 
-
-def _complete_meta(model: torch.nn.Module, meta: dict) -> dict:
-    """``meta`` with the feature entries the trainer writes, filled from the model class when
-    an (older or hand-made) checkpoint lacks them, so that :func:`prepare_batch` can run."""
-    from ser_core import DEFAULT_SAMPLE_RATE
-    from ser_core.training.featurize import feature_meta
-
-    if meta.get("input_spec") and meta.get("feature"):
-        return meta
-    filled = feature_meta(type(model).input_spec, int(meta.get("sample_rate") or DEFAULT_SAMPLE_RATE))
-    return {**filled, **{k: v for k, v in meta.items() if v is not None}}
-
-
-def _build_prepare(meta: dict) -> Callable[[torch.Tensor], Any]:
-    """The trainer's own segments→model-input function (features + stored normalisation)."""
-    from ser_core.training.featurize import prepare_batch
-
-    return lambda segments: prepare_batch(meta, segments)
+    def prepare(self, segments: torch.Tensor) -> Any:
+        """``(segments, samples)`` at ``sample_rate`` -> model input, as in training."""
+        return prepare_batch(self.meta, segments)
 
 
 def load_installed(directory: str | Path, device: torch.device, name: str | None = None) -> InstalledModel:
-    """Load one checkpoint directory with its feature preparation."""
-    from ser_core.checkpoint_checks import smoke_test, validate_meta
+    """Load one checkpoint directory; it must run on a synthetic clip (see
+    :mod:`ser_core.checkpoint_checks`) or it is refused here, not in a prediction."""
+    from ser_core.checkpoint_checks import smoke_test
     from ser_core.models import for_cpu_inference
-    from ser_core.training.featurize import spec_from_meta
 
     directory = Path(directory)
     model, meta = load_checkpoint(directory, device=device)
     if device.type == "cpu":
         for_cpu_inference(model)
-    meta = _complete_meta(model, meta)
-    validate_meta(meta, directory)  # again, with the feature entries filled in
-    spec, _, rate = spec_from_meta(meta)
-    prepare = _build_prepare(meta)
-    smoke_test(model, prepare, rate, spec.segment_s, int(meta["num_classes"]), directory)
-    return InstalledModel(name=name or directory.name, path=directory, model=model, meta=meta,
-                          spec=spec, prepare=prepare)
+    entry = InstalledModel(name=name or directory.name, path=directory, model=model, meta=meta)
+    smoke_test(model, entry.prepare, entry.sample_rate, entry.spec.segment_s, meta.num_classes,
+               directory)
+    return entry
 
 
 # ---------------------------------------------------------------------------------------------
 # results
 
 
+class _Posterior:
+    """``top`` and ``top_prob`` of anything with ``labels`` and ``probs``."""
+
+    labels: list[str]
+    probs: list[float]
+
+    @property
+    def top(self) -> str:
+        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
+
+    @property
+    def top_prob(self) -> float:
+        return max(self.probs)
+
+
 @dataclass
-class ModelPrediction:
+class ModelPrediction(_Posterior):
     """One model's answer for one clip."""
 
     name: str
@@ -179,14 +177,6 @@ class ModelPrediction:
     aggregation: str
     seconds: float                      # wall time of this model on this clip
 
-    @property
-    def top(self) -> str:
-        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
-
-    @property
-    def top_prob(self) -> float:
-        return max(self.probs)
-
     def as_dict(self) -> dict[str, Any]:
         """The CLI's JSON object for this model."""
         return {"name": self.name, "checkpoint": self.checkpoint, "labels": self.labels,
@@ -194,7 +184,7 @@ class ModelPrediction:
 
 
 @dataclass
-class Consensus:
+class Consensus(_Posterior):
     """Models combined: mean posterior over the union of label sets, and top-1 votes.
 
     Labels are compared by meaning, not spelling: each passes through the ekman7 label set's
@@ -209,22 +199,11 @@ class Consensus:
     votes: dict[str, int]
     agreement: float
 
-    @property
-    def top(self) -> str:
-        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
-
-    @property
-    def top_prob(self) -> float:
-        return max(self.probs)
-
 
 def _synonyms() -> dict[str, str]:
-    try:
-        from ser_core.data import EKMAN7
+    from ser_core.data import EKMAN7
 
-        return {k: v for k, v in EKMAN7.table("generic").items() if v}
-    except Exception:  # the data layer's table is a convenience, not a requirement
-        return {}
+    return {k: v for k, v in EKMAN7.table("generic").items() if v}
 
 
 def canonical_label(label: str, table: dict[str, str] | None = None) -> str:
@@ -233,13 +212,28 @@ def canonical_label(label: str, table: dict[str, str] | None = None) -> str:
     return table.get(label.strip().lower(), label)
 
 
+def label_union(predictions: Sequence[ModelPrediction], table: dict[str, str] | None = None
+                ) -> list[str]:
+    """Every label of ``predictions`` under its common name, once, in order of appearance."""
+    table = _synonyms() if table is None else table
+    labels: list[str] = []
+    for p in predictions:
+        labels += [c for c in (canonical_label(lab, table) for lab in p.labels) if c not in labels]
+    return labels
+
+
+def probs_by_label(prediction: ModelPrediction, table: dict[str, str] | None = None
+                   ) -> dict[str, float]:
+    """One model's posterior keyed by the common names of its labels."""
+    table = _synonyms() if table is None else table
+    return {canonical_label(lab, table): p for lab, p in zip(prediction.labels, prediction.probs)}
+
+
 def consensus_of(predictions: Sequence[ModelPrediction]) -> Consensus | None:
     if not predictions:
         return None
     table = _synonyms()
-    labels: list[str] = []
-    for p in predictions:
-        labels += [c for c in (canonical_label(lab, table) for lab in p.labels) if c not in labels]
+    labels = label_union(predictions, table)
     total = torch.zeros(len(labels), dtype=torch.float64)
     votes = {lab: 0 for lab in labels}
     for p in predictions:

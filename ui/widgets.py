@@ -8,23 +8,22 @@ import streamlit as st
 
 from ser_core.errors import SerError
 from ser_core.sandbox import check_path
+from ser_core.inference import canonical_label
 from ui import figures
 from ui.state import Clip, current_clip, make_clip, service, set_clip
 
 AUDIO_TYPES = ["wav", "flac", "ogg", "oga", "opus", "mp3"]
 # Material Symbols (bundled with Streamlit, so they render without any emoji font)
-ICONS = {"anger": "sentiment_extremely_dissatisfied", "disgust": "sick", "fear": "sentiment_stressed",
-         "happiness": "sentiment_very_satisfied", "joy": "sentiment_very_satisfied",
-         "neutral": "sentiment_neutral", "calm": "sentiment_calm", "sadness": "sentiment_sad",
-         "surprise": "sentiment_excited", "boredom": "sentiment_dissatisfied"}
-_ALIASES = {"angry": "anger", "fearful": "fear", "happy": "happiness", "sad": "sadness",
-            "surprised": "surprise", "disgusted": "disgust", "bored": "boredom"}
+#: keyed by the labels' common names (:func:`ser_core.inference.canonical_label`)
+ICONS = {"angry": "sentiment_extremely_dissatisfied", "disgust": "sick", "fear": "sentiment_stressed",
+         "happy": "sentiment_very_satisfied", "neutral": "sentiment_neutral",
+         "calm": "sentiment_calm", "sad": "sentiment_sad", "surprise": "sentiment_excited",
+         "boredom": "sentiment_dissatisfied", "bored": "sentiment_dissatisfied"}
 
 
 def icon(label: str) -> str:
     """A Markdown icon for an emotion (``:material/...:``), for text that renders Markdown."""
-    key = _ALIASES.get(label.lower(), label.lower())
-    return f":material/{ICONS.get(key, 'theater_comedy')}:"
+    return f":material/{ICONS.get(canonical_label(label).lower(), 'theater_comedy')}:"
 
 
 _MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|:~$&")
@@ -46,13 +45,15 @@ def default_corpus_root() -> str:
 
 def corpus_folder_input(key: str, label: str = "Corpus folder on this machine") -> str:
     """A folder text box; when it holds several corpora, a choice among them. Returns a path."""
+    from ser_core.data import list_corpora
     from ui.corpora import subfolders
 
     root = st.text_input(label, value=default_corpus_root(), key=f"{key}_root",
                          placeholder="/path/to/ravdess",
-                         help="Any folder of audio files. RAVDESS, Emo-DB, EMOVO, TESS, SAVEE, "
-                              "CREMA-D, ESD, AESDD, IEMOCAP, SEAC in their published layout, or "
-                              "one folder per emotion, are recognised and show the true emotion.")
+                         help=f"Any folder of audio files. The corpora "
+                              f"{', '.join(n for n in list_corpora() if n != 'generic')} in "
+                              "their published layout, or one folder per emotion, are "
+                              "recognised and show the true emotion.")
     if not root:
         return root
     try:

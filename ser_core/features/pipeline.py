@@ -34,6 +34,7 @@ from ser_core.features.configs import (check_work_size, ChromaConfig, DeltaConfi
                                        MfccImageConfig, PreemphasisConfig, SpectralImageConfig,
                                        SpectrogramConfig, WaveformConfig)
 from ser_core.features.mel_pair import mel_pair
+from ser_core.features.resize import fix_frames
 from ser_core.features.spectral_images import chroma_energies, spectral_images
 
 Features = Union[torch.Tensor, dict]
@@ -85,7 +86,7 @@ def _logmel_deltas(x, sr, cfg: DeltaConfig):
 def _mfcc(x, sr, cfg: MfccConfig):
     m = C.mfcc_of(C.log_mel(C.prepare(x, cfg)[1], sr, cfg), cfg)
     if cfg.n_frames is not None:
-        m = FF.fix_frames(m, int(cfg.n_frames))
+        m = fix_frames(m, int(cfg.n_frames))
     return m.unsqueeze(1)
 
 
@@ -94,7 +95,7 @@ def _mfcc_deltas(x, sr, cfg: MfccConfig):
     d = C.delta_of(m, cfg)
     out = torch.cat([m, d, C.delta_of(d, cfg)], dim=-2)
     if cfg.n_frames is not None:
-        out = FF.fix_frames(out, int(cfg.n_frames))
+        out = fix_frames(out, int(cfg.n_frames))
     return out  # a sequence of 39-d vectors: (batch, 39, frames), no channel axis
 
 

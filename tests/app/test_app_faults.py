@@ -133,6 +133,7 @@ def test_sandbox_resolves_before_checking(tmp_path, monkeypatch):
 
 def test_job_paths_are_checked_by_the_service(tmp_path, monkeypatch):
     from ser_core.jobs import api as jobs
+    from ser_core.jobs.params import JobParams
     from ser_core.sandbox import AccessError, check_job_paths
 
     monkeypatch.setenv("SER_DATA_ROOT", str(tmp_path / "data"))
@@ -145,7 +146,7 @@ def test_job_paths_are_checked_by_the_service(tmp_path, monkeypatch):
         with pytest.raises(AccessError, match="outside"):
             check_job_paths(argv)
     with pytest.raises(AccessError):
-        jobs.submit("cv", ["--model", "glam", "--corpus", "emodb", "--root", "/"],
+        jobs.submit(JobParams("cv", model="glam", corpora=("emodb",), roots=("/",)),
                     start_worker=False, restrict_paths=True)
     assert not (tmp_path / "runs" / "jobs.sqlite").exists()  # refused before anything
 

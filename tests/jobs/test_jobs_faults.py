@@ -12,7 +12,7 @@ import sys
 import threading
 
 import pytest
-from jobs_helpers import REPO, wait_for
+from jobs_helpers import REPO, submit, wait_for
 
 from ser_core.jobs import api as jobs
 from ser_core.jobs import store as store_mod
@@ -32,13 +32,13 @@ def test_out_is_unique_inside_the_insert_transaction(runs, tmp_path):
     out = str(tmp_path / "same")
     results: list = []
 
-    def submit():
+    def race():
         try:
             results.append(_insert(Store(runs), out).id)
         except JobError as exc:
             results.append(str(exc))
 
-    threads = [threading.Thread(target=submit) for _ in range(6)]
+    threads = [threading.Thread(target=race) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
@@ -89,7 +89,7 @@ def test_run_json_is_closed_after_a_sigkill(runs, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "run.json").write_text(json.dumps({"kind": "ser_core run", "status": "running"}))
-    job = jobs.submit("selftest", ["--out", str(out), "--seconds", "60", "--steps", "60"], runs)
+    job = submit("selftest", ["--out", str(out), "--seconds", "60", "--steps", "60"], runs)
     job = _running(job.id, runs)
     os.kill(job.progress["pid"], signal.SIGKILL)  # the command, as the OOM killer would
     done = jobs.wait(job.id, runs, timeout_s=30)
@@ -102,7 +102,7 @@ def test_run_json_is_closed_when_the_supervisor_itself_dies(runs, tmp_path):
     out = tmp_path / "out2"
     out.mkdir()
     (out / "run.json").write_text(json.dumps({"kind": "ser_core run", "status": "running"}))
-    job = jobs.submit("selftest", ["--out", str(out), "--seconds", "60", "--steps", "60"], runs)
+    job = submit("selftest", ["--out", str(out), "--seconds", "60", "--steps", "60"], runs)
     job = _running(job.id, runs)
     os.kill(job.pid, signal.SIGKILL)  # the supervisor: only the reconciler can tell
     done = wait_for(lambda: (j := jobs.get_job(job.id, runs)).finished and j, 30, what="reconcile")
@@ -111,7 +111,7 @@ def test_run_json_is_closed_when_the_supervisor_itself_dies(runs, tmp_path):
 
 
 def test_a_cancel_is_reported_as_a_cancel(runs):
-    job = jobs.submit("selftest", ["--seconds", "60", "--steps", "60"], runs)
+    job = submit("selftest", ["--seconds", "60", "--steps", "60"], runs)
     _running(job.id, runs)
     done = jobs.cancel(job.id, runs, grace_s=5)
     assert done.status == "cancelled"

@@ -36,9 +36,11 @@ import torch
 
 from ser_core.audio import Audio, resample
 from ser_core.checkpoint import CheckpointMeta, find_checkpoints, load_checkpoint, prepare_batch
+from ser_core.consensus import consensus_settings, settle_consensus
 from ser_core.errors import CheckpointError
 from ser_core.features.segments import aggregate_posteriors, segment_starts, segment_waveform
 from ser_core.models.base import InputSpec
+from ser_core.reference import takes_reference
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_CHECKPOINTS = "SER_CHECKPOINTS_DIR"
@@ -198,6 +200,15 @@ class Consensus(_Posterior):
     probs: list[float]
     votes: dict[str, int]
     agreement: float
+    method: str = "mean"                 # "mean", or "stacked" (checkpoints/consensus.json)
+    uncertain: bool | None = None        # top probability below the fitted threshold
+    threshold: float | None = None
+    mean_probs: list[float] | None = None  # the plain mean, kept when ``probs`` is stacked
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"labels": self.labels, "probs": [round(float(p), 6) for p in self.probs],
+                "top": self.top, "method": self.method, "uncertain": self.uncertain,
+                "threshold": self.threshold}
 
 
 def _synonyms() -> dict[str, str]:
@@ -258,10 +269,15 @@ class ClipPrediction:
     seconds: float = 0.0
 
     def as_dict(self, path: str | None = None) -> dict[str, Any]:
-        """The CLI's JSON object for this input."""
+        """The CLI's JSON object for this input (``uncertain``/``threshold``: the consensus'
+        "not sure", ``null`` without a fitted threshold)."""
+        cons = self.consensus
         return {"path": path if path is not None else self.name,
                 "duration_s": round(self.duration_s, 4), "sample_rate": self.sample_rate,
-                "models": [m.as_dict() for m in self.models]}
+                "models": [m.as_dict() for m in self.models],
+                "consensus": cons.as_dict() if cons else None,
+                "uncertain": cons.uncertain if cons else None,
+                "threshold": cons.threshold if cons else None}
 
 
 @dataclass
@@ -363,7 +379,9 @@ class InferenceService:
             while entry.name in taken:
                 entry.name, n = f"{base} ({n})", n + 1
             loaded.append(entry)
-        return cls(loaded, dev, roots[0] if default else None, failed, threads)
+        svc = cls(loaded, dev, roots[0] if default else None, failed, threads)
+        svc.consensus_settings = consensus_settings(roots, failed)
+        return svc
 
     def __len__(self) -> int:
         return len(self.models)
@@ -378,8 +396,15 @@ class InferenceService:
         raise KeyError(name)
 
     # -- prediction --------------------------------------------------------------------------
+    def _input(self, entry: InstalledModel, segs: torch.Tensor, reference=None) -> Any:
+        """The model input of some segments (with the "my voice" reference when it takes one)."""
+        x = entry.prepare(segs.to(self.device))
+        if reference is not None and takes_reference(entry):  # "my voice" (ser_core/reference.py)
+            x = {"x": x, "reference": reference.vector_for(entry).to(self.device)}
+        return x
+
     def _run(self, entry: InstalledModel, waveform: torch.Tensor,
-             capture: bool = False) -> tuple[ModelPrediction, Any, dict, dict]:
+             capture: bool = False, reference=None) -> tuple[ModelPrediction, Any, dict, dict]:
         from ser_core.models.base import capture_attention
         from ser_core.models.layers import capture_windows
 
@@ -391,7 +416,7 @@ class InferenceService:
             maps: dict = {}
             windows: dict = {}
             if capture:
-                x = entry.prepare(segs.to(self.device))
+                x = self._input(entry, segs, reference)
                 with self._lock, capture_attention(entry.model) as store, \
                         capture_windows(entry.model) as wins:
                     logits = entry.model(x)
@@ -400,9 +425,11 @@ class InferenceService:
             else:  # bounded batches: a 10-minute clip's segments never all at once
                 x, step = None, max(1, int(self.batch_segments))
                 seg_probs = torch.cat([
-                    torch.softmax(entry.model(entry.prepare(segs[i:i + step].to(self.device))).float(),
+                    torch.softmax(entry.model(self._input(entry, segs[i:i + step], reference)).float(),
                                   dim=-1).cpu() for i in range(0, segs.shape[0], step)])
             probs = aggregate_posteriors(seg_probs, entry.spec.aggregation)
+            if getattr(self, "calibrate", True):  # the checkpoint's fitted temperature, if any
+                seg_probs, probs = apply_temperature(seg_probs, entry.meta), apply_temperature(probs, entry.meta)
         pred = ModelPrediction(
             name=entry.name, model=entry.arch, checkpoint=str(entry.path), labels=entry.labels,
             probs=probs.tolist(), segment_probs=seg_probs.tolist(), segment_starts_s=starts,
@@ -419,16 +446,20 @@ class InferenceService:
             cache[rate] = resample(audio.waveform.float(), audio.sample_rate, rate)
         return cache[rate]
 
-    def predict(self, audio: Audio, names: Sequence[str] | None = None) -> ClipPrediction:
-        """Every (or the named) model's prediction for ``audio``, plus their consensus."""
+    def predict(self, audio: Audio, names: Sequence[str] | None = None,
+                reference=None) -> ClipPrediction:
+        """Every (or the named) model's prediction for ``audio``, plus their consensus.
+        ``reference``: a :class:`~ser_core.reference.SpeakerReference` ("my voice")."""
         self._use_threads()
         t0 = time.perf_counter()
         chosen = self.models if names is None else [self.get(n) for n in names]
         cache: dict[int, torch.Tensor] = {}
-        preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache))[0] for m in chosen]
+        preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache), reference=reference)[0]
+                 for m in chosen]
+        cons = settle_consensus(consensus_of(preds), preds, getattr(self, "consensus_settings", None))
         return ClipPrediction(name=audio.name, duration_s=audio.duration_s,
                               sample_rate=audio.original_sample_rate, models=preds,
-                              consensus=consensus_of(preds), seconds=time.perf_counter() - t0)
+                              consensus=cons, seconds=time.perf_counter() - t0)
 
     def explain(self, audio: Audio, name: str) -> Explanation:
         """One model's prediction with its attention maps and the features they refer to
@@ -443,6 +474,16 @@ class InferenceService:
         return Explanation(model=entry, prediction=pred, waveform=wave, sample_rate=entry.sample_rate,
                            features=_cpu(x), maps=_cpu(maps), axes=probe_axes(entry.model),
                            windows=_cpu(windows))
+
+
+def apply_temperature(probs: torch.Tensor, meta: CheckpointMeta) -> torch.Tensor:
+    """``softmax(log p / T)`` with the checkpoint's ``temperature`` (fitted on held-out
+    speakers, :mod:`ser_core.training.calibration`); ``p`` unchanged without one. On pooled
+    posteriors ``log p`` stands for the logits (equal up to a constant for one segment)."""
+    t = float(meta.extra.get("temperature") or 1.0)
+    if t == 1.0:
+        return probs
+    return torch.softmax(torch.log(probs.clamp_min(1e-8)) / t, dim=-1)
 
 
 def _cpu(x: Any) -> Any:
@@ -460,6 +501,9 @@ def installed_fingerprint(root: str | Path | None = None) -> tuple:
     (for the app's cache key): ``(path, mtime)`` of every ``config.json``."""
     root = Path(root) if root else checkpoints_dir()
     out = []
+    extra = root / "consensus.json"   # fitted consensus settings (ser_core/consensus.py)
+    if extra.is_file():
+        out.append((str(extra), extra.stat().st_mtime_ns))
     for d in find_checkpoints(root):
         try:
             out.append((str(d), (d / "config.json").stat().st_mtime_ns))

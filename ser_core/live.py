@@ -186,6 +186,7 @@ class LiveAnalyzer:
         self._clock = clock
         self._last = -math.inf
         self.history: list[tuple[float, str, float]] = []  # (stream time, consensus top, its prob)
+        self.reference = None  # "my voice" (ser_core.reference.SpeakerReference), when set
 
     def feed(self, frames: Sequence) -> int:
         """Add ``av.AudioFrame``s to the buffer; returns how many samples were added."""
@@ -216,7 +217,8 @@ class LiveAnalyzer:
                               f"Too quiet ({level:.0f} dBFS): speak up or move closer.")
         audio = Audio(waveform=torch.from_numpy(x), sample_rate=self.sample_rate,
                       original_sample_rate=self.sample_rate, original_channels=1, name="live")
-        pred = self.service.predict(audio) if len(self.service) else None
+        extra = {"reference": self.reference} if self.reference is not None else {}
+        pred = self.service.predict(audio, **extra) if len(self.service) else None
         if pred is not None and pred.consensus is not None:
             self.history.append((at, pred.consensus.top, pred.consensus.top_prob))
             del self.history[:-120]

@@ -195,7 +195,7 @@ def test_cli_json_one_object_per_input(wavs, ckpt_root, capsys):
     assert rc == 0
     results = json.loads(out)
     assert [r["path"] for r in results] == [str(good), str(bad), str(stereo)]
-    assert set(results[0]) == {"path", "duration_s", "sample_rate", "models"}
+    assert set(results[0]) == {"path", "duration_s", "sample_rate", "models", "consensus", "uncertain", "threshold"}
     assert set(results[1]) == {"path", "error"} and "bad.wav" in results[1]["error"]
     assert results[2]["sample_rate"] == 44100 and results[2]["duration_s"] == pytest.approx(3.5)
     for r in (results[0], results[2]):

@@ -97,11 +97,14 @@ def service() -> InferenceService:
 
 def predict_current(svc: InferenceService, clip: Clip) -> ClipPrediction:
     """The prediction for ``clip``, computed once per clip and set of models per session."""
-    key = (clip.id, tuple(svc.names()), id(svc))
+    from ui.my_voice import active_reference
+
+    reference = active_reference()
+    key = (clip.id, tuple(svc.names()), id(svc), id(reference))
     cached = st.session_state.get("_prediction")
     if cached and cached[0] == key:
         return cached[1]
     with st.spinner(f"Running {len(svc)} model(s)…"):
-        pred = svc.predict(clip.audio)
+        pred = svc.predict(clip.audio, reference=reference)
     st.session_state["_prediction"] = (key, pred)
     return pred

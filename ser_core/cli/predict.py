@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per input")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--reference", nargs="+", metavar="FILE",
+                   help="\"my voice\": 10-30 s of the same speaker's calm, neutral speech; models "
+                        "that support it (acoustic_stats) classify relative to that voice")
     p.add_argument("--bench", type=int, metavar="N",
                    help="instead of predictions, time N warm runs per input (after one warm-up) of "
                         "decode + every model, and print median and 90th-percentile milliseconds")
@@ -75,7 +78,7 @@ def _model_rate(service) -> int | None:
     return rates.pop() if len(rates) == 1 else None
 
 
-def predict_inputs(service, inputs: list[tuple[str, str | None]]) -> list[dict]:
+def predict_inputs(service, inputs: list[tuple[str, str | None]], reference=None) -> list[dict]:
     """The CLI's JSON objects, one per input; user errors become ``{"path", "error"}``."""
     from ser_core.audio import load_audio
     from ser_core.errors import SerError
@@ -87,7 +90,7 @@ def predict_inputs(service, inputs: list[tuple[str, str | None]]) -> list[dict]:
             continue
         try:
             audio = load_audio(path, target_sr=_model_rate(service))
-            results.append(service.predict(audio).as_dict(path))
+            results.append(service.predict(audio, reference=reference).as_dict(path))
         except SerError as exc:
             results.append({"path": path, "error": str(exc)})
     return results
@@ -105,6 +108,11 @@ def format_text(results: list[dict]) -> str:
             ranked = sorted(zip(m["labels"], m["probs"]), key=lambda t: -t[1])
             rest = "  ".join(f"{lab} {p:.2f}" for lab, p in ranked[1:4])
             lines.append(f"  {m['name']:<{width}}  {m['top']:<10} {max(m['probs']):.2f}   ({rest})")
+        cons = r.get("consensus")
+        if cons:
+            note = (f"   not sure (below the threshold {r['threshold']:.2f})" if r.get("uncertain")
+                    else "")
+            lines.append(f"  {'consensus':<{width}}  {cons['top']:<10} {max(cons['probs']):.2f}{note}")
     return "\n".join(lines)
 
 
@@ -181,7 +189,13 @@ def run(args) -> int:
             raise SerError("no usable input to time.")
         print(json.dumps(rows, indent=2) if args.json else format_bench(rows, service))
         return 0
-    results = predict_inputs(service, inputs)
+    reference = None
+    if args.reference:
+        from ser_core.audio import load_audio
+        from ser_core.reference import SpeakerReference
+
+        reference = SpeakerReference.from_audio([load_audio(f, target_sr=None) for f in args.reference])
+    results = predict_inputs(service, inputs, reference)
     if all("error" in r for r in results):
         _raise_all_failed(results)
     try:  # strict JSON: a NaN or infinity would make output other programs cannot parse

@@ -25,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=None,
                    help="score the mean posterior of these training runs instead")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--calibration", action="store_true",
+                   help="also print the calibration of the first folder's consensus.json "
+                        "(printed by default for checkpoints/)")
     p.set_defaults(handler=run)
 
 
@@ -63,4 +66,10 @@ def run(args) -> int:
                           for d in dirs}, indent=2))
         return 0
     print(export.markdown_table(dirs))
+    if not args.checkpoints or args.calibration:
+        from ser_core.consensus import calibration_text, load_settings
+
+        text = calibration_text(load_settings(Path((args.checkpoints or ["checkpoints"])[0])))
+        if text:
+            print("\n" + text)
     return 0

@@ -33,6 +33,7 @@ from ser_core.features.configs import (check_work_size, ChromaConfig, DeltaConfi
                                        MelConfig, MelPairConfig, Mfcc39Config, MfccConfig,
                                        MfccImageConfig, PreemphasisConfig, SpectralImageConfig,
                                        SpectrogramConfig, WaveformConfig)
+from ser_core.features.functionals import AcousticFunctionalsConfig, acoustic_functionals
 from ser_core.features.mel_pair import mel_pair
 from ser_core.features.resize import fix_frames
 from ser_core.features.spectral_images import chroma_energies, spectral_images
@@ -152,6 +153,9 @@ FEATURE_KINDS: dict[str, FeatureKind] = {k.name: k for k in (
     _kind("dual_level", DualLevelConfig, _dual_level, "004 §2.3",
           "{mfcc: (39, T), mel_short: (1, 64, T1), mel_long: (1, 128, T2)}",
           "seed 004's whole input: 39-d MFCC and the mel pair"),
+    _kind("acoustic_functionals", AcousticFunctionalsConfig, acoustic_functionals, "eGeMAPS-like",
+          "(D,)", "utterance statistics: F0, loudness, jitter, shimmer, HNR, spectral balance, "
+          "formant regions, MFCC/Δ, log-mel, voicing (features/functionals.py)"),
 )}
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="SER lab", page_icon=":material/theater_comedy:", layout="wide",
+# The favicon is an emoji (drawn by the browser): a ``:material/...:`` page icon makes the
+# browser fetch an SVG from fonts.gstatic.com on every page, and the lab stays on this machine.
+st.set_page_config(page_title="SER lab", page_icon="🎭", layout="wide",
                    initial_sidebar_state="expanded")
 
 PAGES = {

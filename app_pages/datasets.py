@@ -8,7 +8,7 @@ from ser_core.data import corpus_info
 from ser_core.errors import SerError
 from ui import figures
 from ui.corpora import guess_corpus
-from ui.widgets import corpus_folder_input, icon
+from ui.widgets import corpus_folder_input, icon, md_escape, read_allowed
 
 st.title("Datasets")
 st.caption("Point at a corpus folder in its authors' layout (or one folder per emotion). The lab "
@@ -80,8 +80,13 @@ event = st.dataframe(table, hide_index=True, width="stretch", height=280,
 picked = event.selection.rows[0] if event and event.selection and event.selection.rows else (0 if rows else None)
 if picked is not None and rows:
     u = rows[picked]
-    data = Path(u["path"]).read_bytes()
-    st.markdown(f"**{Path(u['path']).name}** · {icon(u['emotion'])} {u['emotion']} · speaker {u['speaker']}")
+    try:
+        data = read_allowed(u["path"])
+    except (SerError, OSError) as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+    st.markdown(f"**{md_escape(Path(u['path']).name)}** · {icon(u['emotion'])} {md_escape(u['emotion'])} · "
+                f"speaker {md_escape(u['speaker'])}")
     from ui.state import mime_of
 
     st.audio(data, format=mime_of(u["path"]))

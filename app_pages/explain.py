@@ -3,6 +3,7 @@ SERCT's deformable windows)."""
 
 import streamlit as st
 
+from ser_core.inference import EXPLAIN_MAX_S
 from ui import explain as X
 from ui import figures
 from ui.widgets import icon, installed_models, require_clip
@@ -28,6 +29,9 @@ if expl is None:
     st.session_state["_explain_cache"] = {key: expl}
 
 p = expl.prediction
+if clip.audio.duration_s > EXPLAIN_MAX_S:
+    st.caption(f"The clip is {clip.audio.duration_s:.0f} s long: attention is shown for its first "
+               f"{EXPLAIN_MAX_S:.0f} s (every segment's maps are kept in memory).")
 st.markdown(f"**{name}** says {icon(p.top)} **{p.top}** ({p.top_prob:.0%}) · "
             f"{len(p.segment_probs)} segment(s), {p.aggregation}-pooled")
 n_seg = len(p.segment_probs)

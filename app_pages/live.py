@@ -7,7 +7,7 @@ from ser_core.audio import to_wav_bytes
 from ser_core.live import LiveAnalyzer, pump
 from ui import figures, prob_html
 from ui.my_voice import active_reference, my_voice_panel
-from ui.widgets import accept_clip, icon, installed_models
+from ui.widgets import accept_clip, icon, installed_models, md_escape
 
 st.title("Live microphone")
 st.caption("Press **START**, allow the microphone and speak. The models listen to the last few "
@@ -72,12 +72,12 @@ for n, update in enumerate(pump(receiver_get, analyzer, lambda: ctx.state.playin
     if pred is not None and pred.consensus is not None:
         cons = pred.consensus
         unsure = " · not sure" if cons.uncertain else ""
-        top.markdown(f"### {icon(cons.top)} {cons.top} · {cons.top_prob:.0%}{unsure}  "
-                     f"<small>({cons.votes.get(cons.top, 0)} of {len(pred.models)} models)</small>",
-                     unsafe_allow_html=True)
+        with top.container():  # labels can come from folder names: plain text, no HTML
+            st.markdown(f"### {icon(cons.top)} {md_escape(cons.top)} · {cons.top_prob:.0%}{unsure}")
+            st.caption(f"({cons.votes.get(cons.top, 0)} of {len(pred.models)} models)")
         bars.html(prob_html.bars_block(cons.labels, cons.probs))
     else:
-        top.markdown(f"### … {update.reason}")
+        top.markdown(f"### … {md_escape(update.reason)}")
     if update.log_mel is not None:
         lm = update.log_mel
         times = [update.at_s - update.window.size / update.sample_rate + 0.01 * i for i in range(lm.shape[-1])]

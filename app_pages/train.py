@@ -9,8 +9,10 @@ from ser_core.data import PROTOCOLS
 from ser_core.errors import SerError
 from ser_core.jobs import api as jobs
 from ser_core.models import list_models
+from ser_core.sandbox import require_token
 from ui import figures
 from ui import train_form as TF
+from ui.access import admin_token
 from ui.state import service
 from ui.widgets import default_corpus_root
 
@@ -19,6 +21,9 @@ st.caption("Jobs run in a separate worker process (the same `python -m ser_core 
            "you could type), so they keep going when you close the page. Finished checkpoints "
            "appear in Classify, Explain and Compare.")
 
+if notice := st.session_state.pop("_jobs_notice", None):
+    st.error(notice, icon=":material/error:")
+token = admin_token()
 data_root = default_corpus_root()
 svc = service()
 ckpts = {m.name: str(m.path) for m in svc.models}
@@ -83,7 +88,8 @@ if submitted:
         st.error("There is no checkpoint to fine-tune yet: train one first.")
     else:
         try:
-            job = jobs.submit(req.job())
+            require_token(token, "submit a job")
+            job = jobs.submit(req.job(), restrict_paths=True)
             st.session_state["t_job"] = job.id
             st.success(f"Job {job.id} queued: `python -m ser_core {' '.join(job.command)}`",
                        icon=":material/check_circle:")
@@ -95,11 +101,15 @@ st.header("Jobs", divider="gray")
 
 @st.fragment(run_every=2.0)
 def monitor() -> None:
+    """The job table and the chosen job; a jobs-store problem (locked, damaged) is a sentence."""
     try:
-        all_jobs = jobs.list_jobs(limit=30)
+        _monitor()
     except SerError as exc:
-        st.error(str(exc))
-        return
+        st.error(str(exc), icon=":material/error:")
+
+
+def _monitor() -> None:
+    all_jobs = jobs.list_jobs(limit=30)
     if not all_jobs:
         st.info("No jobs yet. Submit one above.", icon=":material/inbox:")
         return
@@ -127,9 +137,13 @@ def monitor() -> None:
     if job.exit_reason and job.finished:
         (st.success if job.status == "succeeded" else st.warning)(job.exit_reason)
     if not job.finished and st.button("Cancel this job", key=f"t_cancel_{job.id}", icon=":material/stop:"):
-        with st.spinner("Stopping the job's processes…"):
-            job = jobs.cancel(job.id)
-        st.toast(f"Job {job.id}: {job.status}")
+        try:
+            require_token(st.session_state.get("_admin_token"), "cancel a job")
+            with st.spinner("Stopping the job's processes…"):
+                job = jobs.cancel(job.id)
+            st.toast(f"Job {job.id}: {job.status}")
+        except SerError as exc:
+            st.error(str(exc), icon=":material/error:")
     records = jobs.progress_history(job.id)
     cur = TF.curves(records)
     charts = [(cur["steps"], "training loss within epochs (running mean)", "loss", "t_steps"),

@@ -53,6 +53,10 @@ def checkpoints_dir() -> Path:
 
 
 ENV_THREADS = "SER_TORCH_THREADS"
+#: Segments of one clip a model sees per forward pass in ``predict`` (bounds peak memory).
+BATCH_SEGMENTS = 16
+#: ``explain`` keeps every segment's attention maps, so it looks at this many seconds at most.
+EXPLAIN_MAX_S = 60.0
 
 
 def interactive_threads(environ: dict[str, str] | None = None, cores: int | None = None) -> int:
@@ -133,14 +137,19 @@ class InstalledModel:
 
 
 def load_installed(directory: str | Path, device: torch.device, name: str | None = None) -> InstalledModel:
-    """Load one checkpoint directory."""
+    """Load one checkpoint directory; it must run on a synthetic clip (see
+    :mod:`ser_core.checkpoint_checks`) or it is refused here, not in a prediction."""
+    from ser_core.checkpoint_checks import smoke_test
     from ser_core.models import for_cpu_inference
 
     directory = Path(directory)
     model, meta = load_checkpoint(directory, device=device)
     if device.type == "cpu":
         for_cpu_inference(model)
-    return InstalledModel(name=name or directory.name, path=directory, model=model, meta=meta)
+    entry = InstalledModel(name=name or directory.name, path=directory, model=model, meta=meta)
+    smoke_test(model, entry.prepare, entry.sample_rate, entry.spec.segment_s, meta.num_classes,
+               directory)
+    return entry
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,6 +334,7 @@ class InferenceService:
         self.device = device
         self.root = root
         self.failed = dict(failed or {})   # checkpoint path -> why it could not be loaded
+        self.batch_segments = BATCH_SEGMENTS
         self._lock = threading.Lock()
 
     # -- construction ------------------------------------------------------------------------
@@ -398,6 +408,13 @@ class InferenceService:
         raise KeyError(name)
 
     # -- prediction --------------------------------------------------------------------------
+    def _input(self, entry: InstalledModel, segs: torch.Tensor, reference=None) -> Any:
+        """The model input of some segments (with the "my voice" reference when it takes one)."""
+        x = entry.prepare(segs.to(self.device))
+        if reference is not None and takes_reference(entry):  # "my voice" (ser_core/reference.py)
+            x = {"x": x, "reference": reference.vector_for(entry).to(self.device)}
+        return x
+
     def _run(self, entry: InstalledModel, waveform: torch.Tensor,
              capture: bool = False, reference=None) -> tuple[ModelPrediction, Any, dict, dict]:
         from ser_core.models.base import capture_attention
@@ -408,19 +425,20 @@ class InferenceService:
         segs = segment_waveform(waveform, entry.sample_rate, spec.segment_s, spec.hop_s)
         starts = segment_starts(segs.shape[0], entry.sample_rate, spec.segment_s, spec.hop_s)
         with torch.inference_mode():
-            x = entry.prepare(segs.to(self.device))
-            if reference is not None and takes_reference(entry):  # "my voice" (ser_core/reference.py)
-                x = {"x": x, "reference": reference.vector_for(entry).to(self.device)}
             maps: dict = {}
             windows: dict = {}
             if capture:
+                x = self._input(entry, segs, reference)
                 with self._lock, capture_attention(entry.model) as store, \
                         capture_windows(entry.model) as wins:
                     logits = entry.model(x)
                 maps, windows = dict(store), dict(wins)
-            else:
-                logits = entry.logits(x)
-            seg_probs = torch.softmax(logits.float(), dim=-1).cpu()
+                seg_probs = torch.softmax(logits.float(), dim=-1).cpu()
+            else:  # bounded batches: a 10-minute clip's segments never all at once
+                x, step = None, max(1, int(self.batch_segments))
+                seg_probs = torch.cat([
+                    torch.softmax(entry.logits(self._input(entry, segs[i:i + step], reference)).float(),
+                                  dim=-1).cpu() for i in range(0, segs.shape[0], step)])
             probs = aggregate_posteriors(seg_probs, entry.spec.aggregation)
             if getattr(self, "calibrate", True):  # the checkpoint's fitted temperature, if any
                 seg_probs, probs = apply_temperature(seg_probs, entry.meta), apply_temperature(probs, entry.meta)
@@ -456,12 +474,14 @@ class InferenceService:
                               consensus=cons, seconds=time.perf_counter() - t0)
 
     def explain(self, audio: Audio, name: str) -> Explanation:
-        """One model's prediction with its attention maps and the features they refer to."""
+        """One model's prediction with its attention maps and the features they refer to
+        (on the first :data:`EXPLAIN_MAX_S` seconds of a longer clip)."""
         from ser_core.models.base import probe_axes
 
         self._use_threads()
         entry = self.get(name)
-        wave = self._at_rate(audio, entry.sample_rate, {})
+        # attention maps of every segment are kept: look at the first EXPLAIN_MAX_S seconds
+        wave = self._at_rate(audio, entry.sample_rate, {})[: int(EXPLAIN_MAX_S * entry.sample_rate)]
         pred, x, maps, windows = self._run(entry, wave, capture=True)
         return Explanation(model=entry, prediction=pred, waveform=wave, sample_rate=entry.sample_rate,
                            features=_cpu(x), maps=_cpu(maps), axes=probe_axes(entry.model),

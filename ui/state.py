@@ -63,9 +63,15 @@ def set_clip(clip: Clip) -> None:
 
 def _job_checkpoints() -> list[tuple[str, str]]:
     """Best checkpoints of finished training jobs: (directory, display name)."""
+    from ser_core.errors import SerError
+
     try:
         from ser_core.jobs import api as jobs
         found = jobs.list_finished_checkpoints()
+    except SerError as exc:  # e.g. a damaged jobs database kept aside: the user is told
+        st.warning(str(exc), icon=":material/warning:")
+        st.session_state["_jobs_notice"] = str(exc)  # the Train page repeats it
+        return []
     except Exception:  # no runs folder yet, or the jobs layer is unavailable
         return []
     return [(c["checkpoint"], f"job {c['job_id']} · {c.get('model') or Path(c['checkpoint']).name}")

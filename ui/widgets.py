@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from ser_core.errors import SerError
+from ser_core.sandbox import check_path
 from ser_core.inference import canonical_label
 from ui import figures
 from ui.state import Clip, current_clip, make_clip, service, set_clip
@@ -23,6 +24,15 @@ ICONS = {"angry": "sentiment_extremely_dissatisfied", "disgust": "sick", "fear":
 def icon(label: str) -> str:
     """A Markdown icon for an emotion (``:material/...:``), for text that renders Markdown."""
     return f":material/{ICONS.get(canonical_label(label).lower(), 'theater_comedy')}:"
+
+
+_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|:~$&")
+
+
+def md_escape(text: str) -> str:
+    """``text`` shown literally by ``st.markdown`` (labels can come from folder names: no
+    links, images, HTML or icons smuggled in)."""
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in str(text))
 
 
 def default_corpus_root() -> str:
@@ -44,7 +54,14 @@ def corpus_folder_input(key: str, label: str = "Corpus folder on this machine") 
                               f"{', '.join(n for n in list_corpora() if n != 'generic')} in "
                               "their published layout, or one folder per emotion, are "
                               "recognised and show the true emotion.")
-    subs = subfolders(root) if root else []
+    if not root:
+        return root
+    try:
+        check_path(root)
+    except SerError as exc:
+        st.error(str(exc), icon=":material/block:")
+        return ""
+    subs = subfolders(root)
     if subs:
         sub = st.radio("Corpus", subs, horizontal=True, key=f"{key}_sub")
         return str(Path(root) / sub)
@@ -139,7 +156,10 @@ def _corpus_tab(key: str) -> None:
     if st.button("Use this clip", key=f"{key}_use", icon=":material/check:"):
         path, label, speaker = shown[idx]
         try:
-            data = Path(path).read_bytes()
+            data = read_allowed(path)
+        except SerError as exc:
+            st.error(str(exc), icon=":material/error:")
+            return
         except OSError as exc:
             st.error(f"{path} could not be read: {exc.strerror}.")
             return
@@ -151,6 +171,11 @@ def _corpus_tab(key: str) -> None:
 def _clip_titles(root: str, emotion: str) -> list[str]:
     clips, _ = list_corpus(root)
     return [_clip_title(root, c) for c in clips if emotion == "any" or c[1] == emotion]
+
+
+def read_allowed(path: str) -> bytes:
+    """The bytes of a file under the allowed roots (a symlink out of a root is refused)."""
+    return check_path(path, what="file").read_bytes()
 
 
 def _clip_title(root: str, c: tuple[str, str | None, str | None]) -> str:
@@ -165,11 +190,11 @@ def _clip_title(root: str, c: tuple[str, str | None, str | None]) -> str:
 def clip_card(clip: Clip, waveform: bool = True) -> None:
     """Playback and facts about the current clip."""
     a = clip.audio
-    facts = [f"**{a.name or 'clip'}**", f"{a.duration_s:.2f} s",
+    facts = [f"**{md_escape(a.name or 'clip')}**", f"{a.duration_s:.2f} s",
              f"{a.original_sample_rate} Hz", "stereo" if a.original_channels == 2 else
              ("mono" if a.original_channels == 1 else f"{a.original_channels} channels"), clip.source]
     if clip.label:
-        facts.append(f"true emotion: {icon(clip.label)} **{clip.label}**")
+        facts.append(f"true emotion: {icon(clip.label)} **{md_escape(clip.label)}**")
     st.markdown(" · ".join(facts))
     if clip.note:
         st.caption(clip.note)

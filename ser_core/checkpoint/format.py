@@ -89,11 +89,16 @@ def read_meta(directory: str | Path) -> CheckpointMeta:
         raise CheckpointError(f"{cfg} is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{cfg} holds no JSON object.")
-    return CheckpointMeta.from_dict(data, where=str(directory))
+    from ser_core.checkpoint_checks import validate_meta
+
+    meta = CheckpointMeta.from_dict(data, where=str(directory))
+    validate_meta(data, directory)  # the raw JSON (before coercion): refused here, not mid-prediction
+    return meta
 
 
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu"):
     """Rebuild the model of a checkpoint directory. Returns ``(model, meta)``, model in eval mode."""
+    from ser_core.checkpoint_checks import check_weights
     from ser_core.models import create_model
 
     meta = read_meta(directory)
@@ -103,6 +108,7 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu"):
         raise CheckpointError(f"{directory}: {exc}") from None
     state = load_file(str(Path(directory) / WEIGHTS), device="cpu")
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    check_weights(state, directory)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{directory}: weights do not match {meta.model} "

@@ -3,6 +3,7 @@ as the jobs layer's :class:`~ser_core.jobs.params.JobParams` (not a subcommand).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 CHAIN_KINDS = ("preemphasis", "spectrogram", "logmel", "delta", "delta2", "mfcc", "chroma")
@@ -68,6 +69,34 @@ def collect_params(args) -> dict:
     return params
 
 
+def _write(fn, out: str, *arrays, **named) -> None:
+    from ser_core.errors import ConfigError
+
+    try:
+        fn(out, *arrays, **named)
+    except OSError as exc:
+        raise ConfigError(f"--out {out} could not be written: {exc.strerror or exc}.") from None
+
+
+def check_out(out: str) -> None:
+    """``--out`` must name a .npy/.npz file in an existing folder; a folder is refused (the
+    array is never written somewhere the user did not name)."""
+    from pathlib import Path
+
+    from ser_core.errors import ConfigError
+
+    p = Path(out)
+    if p.is_dir() or out.endswith(("/", "\\")):
+        raise ConfigError(f"--out {out} is a folder; give a file name inside it, "
+                          f"e.g. --out {p / 'features.npy'}.")
+    if p.suffix not in (".npy", ".npz"):
+        raise ConfigError(f"--out must end in .npy (or .npz for several arrays), not {out!r}.")
+    if not p.parent.is_dir():
+        raise ConfigError(f"--out {out}: the folder {p.parent} does not exist.")
+    if not os.access(p.parent, os.W_OK):
+        raise ConfigError(f"--out {out}: the folder {p.parent} is not writable.")
+
+
 def run(args) -> int:
     import numpy as np
 
@@ -86,11 +115,15 @@ def run(args) -> int:
     if not args.audio:
         raise ConfigError("give an AUDIO file (or --list-kinds).")
 
-    from ser_core.audio import load_audio
+    from ser_core.audio import check_sample_rate, load_audio
     from ser_core.features.pipeline import extract, feature_config
 
     params = collect_params(args)
     cfg = feature_config(args.kind, **params)  # validates before decoding anything
+    if args.sample_rate:
+        check_sample_rate(args.sample_rate, "--sample-rate")
+    if args.out:
+        check_out(args.out)
     audio = load_audio(args.audio, target_sr=args.sample_rate or None)
     out = extract(args.kind, audio.waveform, audio.sample_rate, config=cfg)
 
@@ -105,9 +138,9 @@ def run(args) -> int:
             if not args.out.endswith(".npz"):
                 raise ConfigError(f"kind {args.kind!r} gives several arrays "
                                   f"({', '.join(arrays)}); use --out FILE.npz.")
-            np.savez(args.out, **arrays)
+            _write(np.savez, args.out, **arrays)
         else:
-            np.save(args.out, arrays)
+            _write(np.save, args.out, arrays)
     import dataclasses
 
     summary = {"audio": args.audio, "kind": args.kind, "sample_rate": audio.sample_rate,

@@ -59,6 +59,29 @@ def expand_inputs(items: list[str]) -> list[tuple[str, str | None]]:
     return out
 
 
+def check_headers(inputs: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """Each input's header checked before any model loads (no torch, no decoding): a file
+    that is too long or would decode to too many samples gets its error at once."""
+    from ser_core.audio import inspect
+    from ser_core.errors import SerError
+
+    out = []
+    for path, error in inputs:
+        if error is None:
+            try:
+                inspect(path)
+            except SerError as exc:
+                error = str(exc)
+        out.append((path, error))
+    return out
+
+
+def _model_rate(service) -> int | None:
+    """The one sample rate of every loaded model (decode straight to it), else None."""
+    rates = {m.sample_rate for m in service.models}
+    return rates.pop() if len(rates) == 1 else None
+
+
 def predict_inputs(service, inputs: list[tuple[str, str | None]], reference=None) -> list[dict]:
     """The CLI's JSON objects, one per input; user errors become ``{"path", "error"}``."""
     from ser_core.audio import load_audio
@@ -70,7 +93,7 @@ def predict_inputs(service, inputs: list[tuple[str, str | None]], reference=None
             results.append({"path": path, "error": error})
             continue
         try:
-            audio = load_audio(path, target_sr=None)
+            audio = load_audio(path, target_sr=_model_rate(service))
             results.append(service.predict(audio, reference=reference).as_dict(path))
         except SerError as exc:
             results.append({"path": path, "error": str(exc)})
@@ -147,6 +170,10 @@ def format_bench(rows: list[dict], service) -> str:
 
 def run(args) -> int:
     from ser_core.errors import CheckpointError, SerError
+
+    inputs = check_headers(expand_inputs(args.audio))
+    if all(error for _, error in inputs):  # refused before torch or any model loads
+        _raise_all_failed([{"path": p, "error": e} for p, e in inputs])
     from ser_core.backends import default_backend
     from ser_core.inference import InferenceService, checkpoints_dir
 
@@ -154,7 +181,6 @@ def run(args) -> int:
         import torch
 
         torch.set_num_threads(int(args.threads))
-    inputs = expand_inputs(args.audio)
     service = InferenceService.from_paths(args.checkpoint, device=args.device,
                                           backend=args.backend or default_backend())
     if not len(service):
@@ -179,11 +205,22 @@ def run(args) -> int:
 
         reference = SpeakerReference.from_audio([load_audio(f, target_sr=None) for f in args.reference])
     results = predict_inputs(service, inputs, reference)
-    errors = [r for r in results if "error" in r]
-    if len(errors) == len(results):
-        if len(results) == 1:
-            raise SerError(errors[0]["error"])
-        raise SerError(f"none of the {len(results)} inputs could be used; the first: "
-                       f"{errors[0]['error']}")
-    print(json.dumps(results, indent=2) if args.json else format_text(results))
+    if all("error" in r for r in results):
+        _raise_all_failed(results)
+    try:  # strict JSON: a NaN or infinity would make output other programs cannot parse
+        text = json.dumps(results, indent=2, allow_nan=False) if args.json else format_text(results)
+    except ValueError:
+        raise SerError("a model produced a non-finite probability (NaN or infinity); its "
+                       "checkpoint is broken: retrain it or remove it.") from None
+    print(text)
     return 0
+
+
+def _raise_all_failed(results: list[dict]) -> None:
+    from ser_core.errors import SerError
+
+    errors = [r for r in results if "error" in r]
+    if len(results) == 1:
+        raise SerError(errors[0]["error"])
+    raise SerError(f"none of the {len(results)} inputs could be used; the first: "
+                   f"{errors[0]['error']}")

@@ -15,7 +15,7 @@ from typing import Optional
 import torch
 
 from ser_core.features import functional as FF
-from ser_core.features.configs import (ChainConfig, DeltaConfig, MelConfig, MfccConfig,
+from ser_core.features.configs import (ChainConfig, check_work_size, DeltaConfig, MelConfig, MfccConfig,
                                        PreemphasisConfig, SpectrogramConfig)
 
 
@@ -167,6 +167,7 @@ def feature_chain(waveform: torch.Tensor, sample_rate: int,
         cfg = cfg.replace(**params)
     x = torch.as_tensor(waveform, dtype=torch.float32) if not isinstance(waveform, torch.Tensor) \
         else waveform.float()
+    check_work_size(cfg, x.shape[-1], int(sample_rate), x.shape[0] if x.dim() > 1 else 1)
     z, p = prepare(x, cfg)
     frames = frames_of(p, sample_rate, cfg)
     w = window_of(sample_rate, cfg, x.device, x.dtype)

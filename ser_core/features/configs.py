@@ -30,6 +30,38 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+# Upper bounds on numeric parameters, whatever their source (CLI, widget, checkpoint): far
+# above any seed's value, low enough that no setting can exhaust the machine's memory.
+MAX_N_FFT = 16384            # samples (1 s at 16 kHz, 85 ms at 192 kHz)
+MAX_WINDOW_S = 1.0           # frame length and hop, seconds
+MIN_HOP_S = 1e-4
+MAX_BANDS = 512              # mel bands, MFCCs, chroma bins
+MAX_FRAMES = 100_000         # fixed output lengths (n_frames)
+MAX_IMAGE = 1024             # spectral image side
+#: time-frequency bins one extraction may produce (batch x frames x (n_fft/2 + 1)):
+#: 10 minutes at a 10 ms hop with n_fft up to 2048
+MAX_SPECTRUM_BINS = 1 << 26
+
+
+def _check_int(value, low: int, high: int, name: str) -> None:
+    _check(value is not None and not isinstance(value, bool) and float(value) == int(value)
+           and low <= int(value) <= high, f"{name} must be a whole number from {low} to {high}, not {value}.")
+
+
+def check_work_size(cfg, n_samples: int, sample_rate: int, batch: int = 1) -> None:
+    """Refuse an extraction whose spectrogram would not fit (e.g. a huge ``n_fft`` on a long
+    clip) before any memory is allocated."""
+    if not hasattr(cfg, "fft_size"):
+        return
+    n_fft = cfg.fft_size(sample_rate)
+    frames = n_samples // cfg.hop_samples(sample_rate) + 1
+    bins = batch * frames * (n_fft // 2 + 1)
+    _check(bins <= MAX_SPECTRUM_BINS,
+           f"these settings would make {bins / 1e6:.0f} million time-frequency values "
+           f"({frames} frames x {n_fft // 2 + 1} bins); the limit is {MAX_SPECTRUM_BINS / 1e6:.0f} "
+           f"million. Use a larger hop, a smaller n_fft or a shorter clip.")
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Base of all feature configs: dict round trip and validated copies.
@@ -69,8 +101,8 @@ class FeatureConfig:
         self.validate()
 
     def validate(self) -> None:  # overridden; each level calls super()
-        _check(self.lowpass_hz is None or float(self.lowpass_hz) > 0,
-               "lowpass_hz must be positive.")
+        _check(self.lowpass_hz is None or 0 < float(self.lowpass_hz) <= 96_000,
+               "lowpass_hz must be above 0 and at most 96000 Hz.")
 
 
 @dataclass(frozen=True)
@@ -122,7 +154,13 @@ class SpectrogramConfig(PreemphasisConfig):
         super().validate()
         _check(self.win_length_s > 0, f"frame length must be positive, not {self.win_length_s} s.")
         _check(self.hop_s > 0, f"hop must be positive, not {self.hop_s} s.")
+        _check(self.win_length_s <= MAX_WINDOW_S,
+               f"frame length must be at most {MAX_WINDOW_S:g} s, not {self.win_length_s} s.")
+        _check(MIN_HOP_S <= self.hop_s <= MAX_WINDOW_S,
+               f"hop must be from {MIN_HOP_S:g} to {MAX_WINDOW_S:g} s, not {self.hop_s} s.")
         _check(self.n_fft is None or int(self.n_fft) >= 2, f"n_fft must be >= 2, not {self.n_fft}.")
+        if self.n_fft is not None:
+            _check_int(self.n_fft, 2, MAX_N_FFT, "n_fft")
         _check(self.window in WINDOWS + ("boxcar", "rect"),
                f"unknown window {self.window!r}; choose one of {', '.join(WINDOWS)}.")
         _check(self.pad_mode in ("constant", "reflect"),
@@ -164,7 +202,7 @@ class MelConfig(SpectrogramConfig):
 
     def validate(self) -> None:
         super().validate()
-        _check(int(self.n_mels) >= 1, f"n_mels must be >= 1, not {self.n_mels}.")
+        _check_int(self.n_mels, 1, MAX_BANDS, "n_mels")
         _check(self.mel_scale in ("htk", "slaney"), f"mel_scale must be 'htk' or 'slaney', not {self.mel_scale!r}.")
         _check(self.mel_norm in (None, "slaney"), f"mel_norm must be 'slaney' or None, not {self.mel_norm!r}.")
         _check(self.f_min >= 0, "f_min must be >= 0.")
@@ -191,6 +229,7 @@ class DeltaConfig(MelConfig):
         _check(self.delta in DELTA_METHODS, f"delta must be one of {', '.join(DELTA_METHODS)}, not {self.delta!r}.")
         _check(int(self.delta_width) >= 3 and int(self.delta_width) % 2 == 1,
                f"delta_width must be an odd integer >= 3, not {self.delta_width}.")
+        _check_int(self.delta_width, 3, 99, "delta_width")
 
 
 @dataclass(frozen=True)
@@ -211,8 +250,9 @@ class MfccConfig(DeltaConfig):
         _check(1 <= int(self.n_mfcc) <= int(self.n_mels),
                f"n_mfcc ({self.n_mfcc}) must be between 1 and n_mels ({self.n_mels}).")
         _check(self.dct_norm in (None, "ortho"), "dct_norm must be 'ortho' or None.")
-        _check(int(self.lifter) >= 0, "lifter must be >= 0.")
-        _check(self.n_frames is None or int(self.n_frames) >= 1, "n_frames must be >= 1.")
+        _check_int(self.lifter, 0, 1000, "lifter")
+        if self.n_frames is not None:
+            _check_int(self.n_frames, 1, MAX_FRAMES, "n_frames")
 
 
 #: The whole teaching chain of seed 000 §3.1.1 + §3.2.1 uses these settings by default.
@@ -284,7 +324,7 @@ class ChromaConfig(SpectrogramConfig):
 
     def validate(self) -> None:
         super().validate()
-        _check(int(self.n_chroma) >= 1, "n_chroma must be >= 1.")
+        _check_int(self.n_chroma, 1, MAX_BANDS, "n_chroma")
         _check(self.chroma_norm in CHROMA_NORMS, f"chroma_norm must be one of {', '.join(CHROMA_NORMS)}.")
 
 
@@ -321,7 +361,7 @@ class SpectralImageConfig(MfccConfig):
         super().validate()
         _check(self.source in IMAGE_SOURCES,
                f"source must be one of {', '.join(IMAGE_SOURCES)}, not {self.source!r}.")
-        _check(int(self.size) >= 2, f"image size must be >= 2, not {self.size}.")
+        _check_int(self.size, 2, MAX_IMAGE, "image size")
 
 
 @dataclass(frozen=True)
@@ -351,7 +391,8 @@ class MelPairConfig(FeatureConfig):
 
     def validate(self) -> None:
         super().validate()
-        _check(int(self.n_fft_short) >= 8 and int(self.n_fft_long) >= 8, "n_fft must be >= 8.")
+        _check_int(self.n_fft_short, 8, MAX_N_FFT, "n_fft_short")
+        _check_int(self.n_fft_long, 8, MAX_N_FFT, "n_fft_long")
         _check(0 < self.pair_hop_fraction <= 1 and 0 < self.pair_mel_fraction <= 1,
                "hop and mel fractions must be in (0, 1].")
         _check(self.pair_window in WINDOWS, f"unknown window {self.pair_window!r}.")
@@ -359,7 +400,8 @@ class MelPairConfig(FeatureConfig):
         _check(self.pair_mel_norm in (None, "slaney"), "pair_mel_norm must be 'slaney' or None.")
         for name in ("n_frames_short", "n_frames_long"):
             v = getattr(self, name)
-            _check(v is None or int(v) >= 1, f"{name} must be >= 1.")
+            if v is not None:
+                _check_int(v, 1, MAX_FRAMES, name)
 
     def resolution(self, which: str) -> tuple[int, int, int]:
         """``(n_fft, hop, n_mels)`` of the ``"short"`` or ``"long"`` spectrogram."""

@@ -29,7 +29,7 @@ import torch
 from ser_core.errors import ConfigError
 from ser_core.features import chain as C
 from ser_core.features import functional as FF
-from ser_core.features.configs import (ChromaConfig, DeltaConfig, DualLevelConfig, FeatureConfig,
+from ser_core.features.configs import (check_work_size, ChromaConfig, DeltaConfig, DualLevelConfig, FeatureConfig,
                                        MelConfig, MelPairConfig, Mfcc39Config, MfccConfig,
                                        MfccImageConfig, PreemphasisConfig, SpectralImageConfig,
                                        SpectrogramConfig, WaveformConfig)
@@ -218,6 +218,7 @@ def extract(kind: str, waveform, sample_rate: int, config: FeatureConfig | dict 
                               f"not a {type(config).__name__}.")
         cfg = config.replace(**params) if params else config
     x, single = _as_batch(waveform)
+    check_work_size(cfg, x.shape[-1], int(sample_rate), x.shape[0])  # before any allocation
     with torch.no_grad():
         if cfg.lowpass_hz is not None:  # every kind: see FeatureConfig
             x = FF.lowpass(x, int(sample_rate), float(cfg.lowpass_hz))

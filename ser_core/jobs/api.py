@@ -22,7 +22,7 @@ PathLike = str | os.PathLike
 
 def submit(job: params.JobParams, runs_dir: PathLike | None = None, *,
            cwd: PathLike | None = None, env: dict[str, str] | None = None, gpus: int = 1,
-           start_worker: bool = True) -> Job:
+           start_worker: bool = True, restrict_paths: bool = False) -> Job:
     """Queue ``python -m ser_core KIND ARGS...`` (``job.kind``, ``job.argv()``) and return the
     queued :class:`Job` at once.
 
@@ -32,8 +32,13 @@ def submit(job: params.JobParams, runs_dir: PathLike | None = None, *,
     Relative paths are relative to ``cwd`` (default: the current folder), where the job runs.
     ``gpus`` > 1 runs a training job on that many GPUs under ``torchrun``. ``env`` adds
     environment variables for the job. Unless ``start_worker=False``, a detached worker is
-    started if none is running.
+    started if none is running. ``restrict_paths=True`` (the app) also refuses ``--root`` and
+    ``--out`` folders outside the allowed roots (:mod:`ser_core.sandbox`).
     """
+    if restrict_paths:
+        from ser_core.sandbox import check_job_paths
+
+        check_job_paths(job.argv())
     store = Store(runs_dir)
     cwd = Path(cwd or os.getcwd()).resolve()
     busy = {j.out_dir: j.id for j in store.list((QUEUED, RUNNING)) if j.out_dir}
@@ -95,7 +100,10 @@ def cancel(job_id: int, runs_dir: PathLike | None = None, grace_s: float = 10.0)
             signal_group(pgid, signal.SIGKILL)
             wait_group_gone(pgid, 5.0)
     # the supervisor normally records "cancelled" itself; if it was killed first, we do
-    store.finish(job_id, CANCELLED, "cancelled by user (its processes were stopped)")
+    if store.finish(job_id, CANCELLED, "cancelled by user (its processes were stopped)"):
+        from ser_core.jobs.supervisor import close_run_manifest
+
+        close_run_manifest(job.out_dir, CANCELLED, "cancelled by user (its processes were stopped)")
     return store.get(job_id)
 
 

@@ -115,10 +115,21 @@ def describe_exit(returncode: int) -> str:
         if -returncode == signal.SIGKILL:
             text += "; if nobody killed it, the system probably ran out of memory (OOM killer)"
         return text
+    if returncode == 130:  # the CLI's own status after Ctrl-C or a stop request (SIGTERM)
+        return "stopped on request (status 130)"
     if returncode > 128 and returncode - 128 in {s.value for s in signal.Signals}:
         return f"exited with status {returncode} (a shell's way of saying killed by " \
                f"{signal.Signals(returncode - 128).name})"
     return f"exited with status {returncode}"
+
+
+def describe_cancel(returncode: int) -> str:
+    """How a cancelled job's command ended, said as a cancel (not as a crash)."""
+    if returncode in (0, 130, -signal.SIGTERM, -signal.SIGINT, 128 + signal.SIGTERM):
+        return "cancelled by user (the command stopped when asked)"
+    if returncode == -signal.SIGKILL:
+        return "cancelled by user (the command did not stop in time and was killed)"
+    return f"cancelled by user (the command {describe_exit(returncode)})"
 
 
 def gpu_ids() -> list[str]:

@@ -82,6 +82,30 @@ class JobError(SerError):
     """A job request that cannot be honoured (unknown id, bad kind or parameters)."""
 
 
+class JobStoreError(JobError):
+    """The job database cannot be used (locked too long, damaged, unwritable)."""
+
+
+#: Seconds a call waits for another process's write lock before giving up with a sentence.
+BUSY_TIMEOUT_S = float(os.environ.get("SER_JOBS_BUSY_TIMEOUT", "30"))
+
+
+def store_error(path: Path, exc: BaseException) -> JobStoreError:
+    """A sentence for an ``sqlite3`` error on the job database at ``path``."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        why = (f"is locked by another process (waited {BUSY_TIMEOUT_S:g} s): a job worker or "
+               "another session is writing to it; try again in a moment")
+    elif "not a database" in text or "malformed" in text or "corrupt" in text:
+        why = ("is damaged (not a usable SQLite database); move it aside and the next call "
+               "starts a new job list")
+    elif "readonly" in text or "read-only" in text or "unable to open" in text:
+        why = "cannot be opened for writing (permissions or a full disk?)"
+    else:
+        why = f"cannot be used ({exc})"
+    return JobStoreError(f"The jobs database {path} {why}.")
+
+
 def default_runs_dir() -> Path:
     """``$SER_RUNS_DIR`` or ``./runs``."""
     return Path(os.environ.get("SER_RUNS_DIR") or "runs")
@@ -150,12 +174,25 @@ class Job:
 
 
 class Store:
-    """The job database of one runs folder. Cheap to create; opens a connection per call."""
+    """The job database of one runs folder. Cheap to create; opens a connection per call.
+
+    A new database is built under a temporary name and linked into place, so a real
+    ``jobs.sqlite`` is never empty; one that is empty, not SQLite or fails SQLite's quick
+    check is moved aside (never silently replaced: see :func:`ser_core.jobs.dbcheck`)."""
 
     def __init__(self, runs_dir: str | os.PathLike | None = None):
+        from ser_core.jobs.dbcheck import create_atomically, keep_aside_if_damaged
+
         self.runs_dir = resolve_runs_dir(runs_dir)
         self.path = self.runs_dir / DB_NAME
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JobStoreError(f"The runs folder {self.runs_dir} cannot be created: "
+                                f"{exc.strerror or exc}.") from None
+        keep_aside_if_damaged(self.path)
+        if not self.path.exists():
+            create_atomically(self.path, self._create_schema)
         with self.connect() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -164,15 +201,27 @@ class Store:
                 conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
 
     # -- plumbing ---------------------------------------------------------------------------
+    @staticmethod
+    def _create_schema(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
+
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        """A connection; SQLite's own errors (locked too long, damaged file) come out as
+        :class:`JobStoreError` with a sentence."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) from None
         try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             yield conn
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) from None
         finally:
             conn.close()
 
@@ -192,6 +241,12 @@ class Store:
                 (kind, json.dumps(argv), cwd, json.dumps(env), gpus, QUEUED, now))
             job_id = int(cur.lastrowid)
             out_dir, progress_path = out_for_id(job_id)
+            if out_dir is not None:  # checked inside the write lock: no two live jobs share it
+                other = conn.execute("SELECT id FROM jobs WHERE out_dir = ? AND status IN (?, ?) "
+                                     "AND id != ?", (out_dir, QUEUED, RUNNING, job_id)).fetchone()
+                if other is not None:
+                    raise JobError(f"Job {other[0]} (queued or running) already writes to {out_dir}; "
+                                   "choose another --out or wait for it to finish.")
             log_path = str(self.job_dir(job_id) / "log.txt")
             conn.execute("UPDATE jobs SET command = ?, out_dir = ?, progress_path = ?, log_path = ? "
                          "WHERE id = ?", (json.dumps(command_for_id(job_id)), out_dir, progress_path,

@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from ser_core.jobs.params import TRAINING_KINDS, job_env
-from ser_core.jobs.procs import describe_exit, group_members, process_start, set_parent_death_signal
-from ser_core.jobs.store import CANCELLED, FAILED, RUNNING, SUCCEEDED, Job, Store
+from ser_core.jobs.procs import (describe_cancel, describe_exit, group_members, process_start,
+                                 set_parent_death_signal)
+from ser_core.jobs.store import CANCELLED, FAILED, FINISHED, RUNNING, SUCCEEDED, Job, Store
 
 #: Seconds between SIGTERM and SIGKILL when the supervisor itself stops a cancelled command.
 CANCEL_GRACE_S = 10.0
@@ -141,6 +142,30 @@ def find_checkpoints(out_dir: str | None) -> list[str]:
     return [str(d) for d in found]
 
 
+def close_run_manifest(out_dir: str | None, status: str, reason: str) -> bool:
+    """Make ``OUT/run.json`` agree with the job's outcome when its command could not say so
+    itself (killed by SIGKILL or the OOM killer, or its supervisor gone): a manifest still
+    saying ``running`` gets the job's final status and why. Returns whether it changed."""
+    import datetime as dt
+
+    from ser_core.training.manifest import write_json
+
+    if not out_dir or status not in FINISHED:
+        return False
+    path = Path(out_dir) / "run.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(manifest, dict) or manifest.get("status") != "running":
+        return False
+    manifest.update({"status": "ok" if status == SUCCEEDED else status, "reason": reason,
+                     "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                     "closed_by": "job supervisor (the command did not close its run)"})
+    write_json(path, manifest)
+    return True
+
+
 def build_command(job: Job) -> list[str]:
     if job.gpus > 1:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -219,7 +244,7 @@ def supervise(runs_dir: str, job_id: int) -> int:
     how = describe_exit(rc)
     note(f"command {how}")
     if store.cancel_requested(job_id):
-        ok = store.finish(job_id, CANCELLED, f"cancelled by user (the command {how})", rc)
+        ok = store.finish(job_id, CANCELLED, describe_cancel(rc), rc)
     elif rc == 0:
         ckpts = find_checkpoints(job.out_dir) if job.kind in TRAINING_KINDS else []
         ok = store.finish(job_id, SUCCEEDED, "finished", rc, checkpoint=ckpts[0] if ckpts else None,
@@ -237,6 +262,8 @@ def supervise(runs_dir: str, job_id: int) -> int:
         ok = store.finish(job_id, FAILED, reason, rc)
     if not ok:
         note("outcome already recorded by someone else (cancel or reconcile)")
+    final = store.get(job_id)
+    close_run_manifest(final.out_dir, final.status, final.exit_reason or "")
     log.close()
     return 0
 

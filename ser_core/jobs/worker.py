@@ -86,6 +86,9 @@ def reconcile(store: Store) -> list[int]:
             signal_group(job.pgid, signal.SIGKILL)  # leftovers of the dead supervisor's group
         if store.finish(job.id, FAILED, reason):
             failed.append(job.id)
+            from ser_core.jobs.supervisor import close_run_manifest
+
+            close_run_manifest(job.out_dir, FAILED, reason)
     return failed
 
 

@@ -1,0 +1,118 @@
+"""The app as shipped (``.streamlit/config.toml``, no command-line flags) in a real Chromium:
+every page is visited with a clip loaded and not one request leaves this machine.
+
+Chromium's resolver is pointed nowhere (``--host-resolver-rules``) so nothing could reach
+the internet anyway; Playwright still sees every request the page *tries* to make, and
+those are what the test counts (a favicon from a font host, telemetry, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.app.conftest import wav_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+PAGES = ["Classify", "Live", "Features", "Explain", "Compare", "Train", "Datasets", "Home"]
+LOCAL = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def shipped_server(tiny_checkpoints, tmp_path_factory):
+    """``streamlit run app.py --server.port P``: every other setting from the shipped config."""
+    tmp = tmp_path_factory.mktemp("offline")
+    port = _free_port()
+    env = {**os.environ, "SER_CHECKPOINTS_DIR": str(tiny_checkpoints), "SER_RUNS_DIR": str(tmp / "runs")}
+    log_path = tmp / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
+                                 "--server.port", str(port)], cwd=REPO, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.3)
+    yield url, log_path
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _wait_idle(page, settle: float = 1.0) -> None:
+    quiet_since, deadline = None, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if page.evaluate("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]')"):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= settle:
+            return
+        time.sleep(0.1)
+    raise TimeoutError("the app kept running for 120 s")
+
+
+def test_every_page_makes_no_request_outside_this_machine(shipped_server, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url, log_path = shipped_server
+    clip = tmp_path / "tone.wav"
+    clip.write_bytes(wav_bytes(2.0))
+    requested: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(90_000)
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(url)
+        page.wait_for_selector('[data-testid="stSidebarNav"]')
+        _wait_idle(page)
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Classify").first.click()
+        _wait_idle(page)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(clip))
+        page.get_by_text("Models agreeing").first.wait_for()
+        for name in PAGES:
+            page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
+            _wait_idle(page, 1.5)
+            assert "Traceback" not in page.inner_text("body"), name
+        time.sleep(2.0)  # late requests (favicons, fonts)
+        browser.close()
+    outside = sorted({u for u in requested
+                      if urllib.parse.urlsplit(u).scheme in ("http", "https", "ws", "wss")
+                      and urllib.parse.urlsplit(u).hostname not in LOCAL})
+    assert len(requested) > 20  # the pages really loaded (scripts, styles, media)
+    assert outside == [], outside
+    assert "External URL" not in log_path.read_text()

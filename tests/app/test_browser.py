@@ -282,7 +282,9 @@ def test_screenshots_of_every_page(page, server, speech_wav):
     open_page(page, server, "Home")
     shot(page, "home")
     go(page, "Classify")
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(speech_wav))
+    # the clip uploader, not the My-voice panel's (both are on Classify)
+    page.locator('[data-testid="stFileUploader"]', has_text="Drag and drop an audio file") \
+        .locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(speech_wav))
     wait_idle(page)
     assert_predictions(page)
     shot(page, "classify")

@@ -29,7 +29,8 @@ def add_protocol_args(p: argparse.ArgumentParser, default: str = "speaker-kfold"
     g = p.add_argument_group("protocol")
     g.add_argument("--protocol", default=default,
                    help="speaker-kfold (kfold), leave-one-speaker-out (loso), "
-                        "leave-one-session-out, seed000, cross-corpus, speaker-dependent-random "
+                        "leave-one-session-out, seed000, cross-corpus, leave-one-corpus-out (loco: one "
+                        "fold per corpus, tested on the corpus left out), speaker-dependent-random "
                         f"(default {default})")
     g.add_argument("--folds", type=int, default=None, metavar="K",
                    help="k for speaker-kfold (default 5) or speaker-dependent-random")

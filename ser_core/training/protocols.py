@@ -46,7 +46,7 @@ from ser_core.training.stopping import Seed002Rules
 from ser_core.training.trainer import FitResult, Trainer
 
 AUTO_VAL_PROTOCOLS = ("leave-one-speaker-out", "speaker-kfold", "leave-one-session-out",
-                      "cross-corpus")
+                      "cross-corpus", "leave-one-corpus-out")
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from ser_core.data import (apply_label_set, duplicate_groups, load_corpus, load_labeled, make_split)
@@ -91,3 +93,19 @@ def test_cross_corpus_on_real_data(emodb_root, emovo_root):
     split.check(data.utterances)
     f = split.folds[0]
     assert len(f.test) == 588 and len(f.train) + len(f.val) == 535 - 81
+
+
+def test_cremad_counts_speakers_and_gender(cremad_root):
+    # ../shared/data/cremad holds CREMA-D's odd-numbered actors (see its SOURCE.md)
+    listing = load_corpus("cremad", cremad_root)
+    assert len(listing) == 3756 and not listing.skipped
+    assert listing.by_emotion() == {"anger": 641, "disgust": 641, "fear": 641, "happy": 642,
+                                    "neutral": 550, "sad": 641}
+    speakers = listing.speakers
+    assert len(speakers) == 46 and all(int(s) % 2 == 1 for s in speakers)
+    gender = {u.speaker: u.gender for u in listing}
+    assert sorted(Counter(gender.values()).items()) == [("female", 20), ("male", 26)]
+    assert all("age" in u.extra for u in listing)
+    mapped = apply_label_set(listing.utterances, "ekman7")
+    assert len(mapped.kept) == 3756 and not mapped.dropped
+    assert mapped.class_counts()["angry"] == 641 and not mapped.class_counts().get("surprise")

@@ -50,6 +50,7 @@ def checkpoints_dir() -> Path:
 
 
 ENV_THREADS = "SER_TORCH_THREADS"
+ENV_VAD = "SER_VAD"
 
 
 def interactive_threads(environ: dict[str, str] | None = None, cores: int | None = None) -> int:
@@ -313,10 +314,12 @@ class InferenceService:
 
     def __init__(self, models: Sequence[InstalledModel], device: torch.device,
                  root: Path | None = None, failed: dict[str, str] | None = None,
-                 threads: int | None = None, vad: bool = True, trim: bool = True,
+                 threads: int | None = None, vad: bool | None = None, trim: bool = True,
                  min_fill: float = 0.5) -> None:
         self.models = list(models)
         self.threads = threads
+        if vad is None:  # voice activity detection on unless $SER_VAD=off
+            vad = os.environ.get(ENV_VAD, "on").strip().lower() not in ("off", "0", "false", "no")
         self.vad, self.trim, self.min_fill = vad, trim, min_fill   # see speech_input
         self.device = device
         self.root = root

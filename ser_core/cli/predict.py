@@ -144,7 +144,8 @@ def run(args) -> int:
 
         torch.set_num_threads(int(args.threads))
     inputs = expand_inputs(args.audio)
-    service = InferenceService.from_paths(args.checkpoint, device=args.device, vad=not args.no_vad)
+    service = InferenceService.from_paths(args.checkpoint, device=args.device,
+                                          vad=False if args.no_vad else None)
     if not len(service):
         where = ", ".join(args.checkpoint) if args.checkpoint else str(checkpoints_dir())
         why = "".join(f" {p}: {e}" for p, e in list(service.failed.items())[:1])

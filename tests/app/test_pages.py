@@ -76,6 +76,22 @@ def test_classify_upload_shows_every_model(app, app_env, wav):
     assert len(at.get("plotly_chart")) >= 3  # waveform, consensus, every model
 
 
+def test_classify_says_when_a_clip_has_no_speech(app, app_env, wav, monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setenv("SER_VAD", "on")
+    st.cache_resource.clear()  # the loaded service keeps its VAD setting
+    try:
+        at = app.run()
+        at.switch_page("app_pages/classify.py").run()
+        at.file_uploader(key="classify_upload").set_value(("tone.wav", wav(3.0), "audio/wav")).run()
+        no_exception(at)
+        assert "No speech was found" in texts(at)
+        assert "Consensus" not in {m.label for m in at.metric}
+    finally:
+        st.cache_resource.clear()
+
+
 def test_classify_long_clip_has_a_timeline(app, app_env, wav):
     at = app.run()
     at.switch_page("app_pages/classify.py").run()

@@ -156,3 +156,12 @@ def speech_mask(n_samples: int, sample_rate: int, intervals: list[tuple[float, f
         if b > a:
             mask[a:b] = 1.0
     return mask
+
+
+def trim_waveforms(waves: list[torch.Tensor], sample_rate: int) -> list[torch.Tensor]:
+    """Each waveform cut to its speech (:func:`trim`); one without enough speech stays whole."""
+    out = []
+    for w in waves:
+        speech = analyse(w, sample_rate)
+        out.append(trim(w, sample_rate, speech)[0].contiguous() if speech.enough else w)
+    return out

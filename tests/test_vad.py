@@ -99,3 +99,11 @@ def test_padded_speech_gets_the_same_prediction(speech_clip):
     silent = svc.predict(Audio(torch.zeros(3 * 16000), 16000, 16000, 1, "silence"))
     assert not silent.enough_speech and "No speech" in silent.speech.sentence
     assert silent.as_dict()["speech"]["enough"] is False
+
+
+@pytest.mark.corpus
+def test_training_trim_cuts_the_padding_of_real_speech(speech_clip):
+    padded = _padded(speech_clip, "silence")
+    silent = torch.zeros(16000)
+    [cut, same] = vad.trim_waveforms([padded, silent], 16000)
+    assert cut.shape[0] < speech_clip.shape[0] < padded.shape[0] and torch.equal(same, silent)

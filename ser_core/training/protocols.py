@@ -221,9 +221,13 @@ class _Session:
                                  quiet=opts.quiet)
         self.sample_rate = DEFAULT_SAMPLE_RATE
 
-    def make_bank(self, items: list[Item], spec) -> SegmentBank:
+    def make_bank(self, items: list[Item], spec, trim: bool = False) -> SegmentBank:
         t0 = time.time()
         waves = load_waveforms([it.path for it in items], self.sample_rate)
+        if trim:  # the recipe's vad_trim: speech only, as the inference service cuts it
+            from ser_core.vad import trim_waveforms
+
+            waves = trim_waveforms(waves, self.sample_rate)
         total = sum(int(w.shape[0]) for w in waves)
         bank = SegmentBank(waves, [it.y for it in items], self.sample_rate, spec.segment_s,
                            spec.hop_s, device=_bank_device(total, self.device))
@@ -375,7 +379,7 @@ def _run_training(s: _Session, opts: TrainOptions) -> dict:
     s.progress.line(f"{opts.model} on {'+'.join(c.name for c in opts.corpora)} "
                     f"({label_set.id}, {len(labels)} classes), {split.protocol}: "
                     f"{len(fold_ids)} fold(s), device {s.device}")
-    bank = s.make_bank(items, spec)
+    bank = s.make_bank(items, spec, trim=recipe.vad_trim)
     trainer = Trainer(model_name=opts.model, labels=labels, recipe=recipe, bank=bank, spec=spec,
                       sample_rate=s.sample_rate, device=s.device, seed=opts.seed,
                       model_config=opts.model_config, amp=opts.amp, dist_info=s.dist,
@@ -569,7 +573,7 @@ def _run_finetune(s: _Session, opts: FinetuneOptions) -> dict:
     s.progress.emit("run_start", model=model_name, corpora=[c.name for c in opts.corpora],
                     protocol=f"finetune/{split.protocol}", folds=len(fold_ids),
                     epochs=recipe.epochs, device=str(s.device), world_size=s.dist.world_size)
-    bank = s.make_bank(items, spec)
+    bank = s.make_bank(items, spec, trim=recipe.vad_trim)
     trainer = Trainer(model_name=model_name, labels=labels, recipe=recipe, bank=bank, spec=spec,
                       sample_rate=int(src_meta.get("sample_rate") or s.sample_rate),
                       device=s.device, seed=opts.seed, model_config=src_meta.get("model_config"),
@@ -672,6 +676,10 @@ def evaluate_items(models: Sequence[torch.nn.Module], meta: dict, items: list[It
     spec = fz.spec_from_meta(meta)[0] if meta.get("input_spec") else type(models[0]).input_spec
     sr = int(meta.get("sample_rate") or DEFAULT_SAMPLE_RATE)
     waves = load_waveforms([it.path for it in items], sr)
+    if (meta.get("recipe") or {}).get("vad_trim"):
+        from ser_core.vad import trim_waveforms
+
+        waves = trim_waveforms(waves, sr)
     bank = SegmentBank(waves, [it.y for it in items], sr, spec.segment_s, spec.hop_s,
                        device=device)
     trainer = Trainer(model_name=meta["model"], labels=list(meta["labels"]), recipe=Recipe(),

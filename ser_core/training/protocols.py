@@ -40,6 +40,7 @@ from ser_core.training.distributed import (init_distributed, seed_everything,
 from ser_core.training.manifest import corpus_provenance, versions
 from ser_core.training.metrics import METRIC_KEYS, format_summary, summarize_folds
 from ser_core.training.progress import Progress
+from ser_core.training import resume
 from ser_core.training.recipes import Recipe, recipe_for
 from ser_core.training.rundir import RunDir, now_iso
 from ser_core.training.stopping import Seed002Rules
@@ -384,6 +385,8 @@ def _run_training(s: _Session, opts: TrainOptions) -> dict:
                       sample_rate=s.sample_rate, device=s.device, seed=opts.seed,
                       model_config=opts.model_config, amp=opts.amp, dist_info=s.dist,
                       progress=s.progress, feature_params=feature_params)
+    trainer.resume_dir = s.run.path / resume.DIRNAME   # a stopped run continues (training.resume)
+    trainer.resume_key = resume.run_key(config, split.fingerprint)
     rules = Seed002Rules() if recipe.seed002_rules else None
     fold_results, best = [], None
     status = "ok"
@@ -471,6 +474,8 @@ def _run_training(s: _Session, opts: TrainOptions) -> dict:
                     f"{format_summary(summary)}  → {s.run.path}")
     s.run.finish(status, results="results.json",
                  checkpoint="checkpoint" if ckpt_dir else None)
+    if s.dist.is_main:
+        resume.clear(trainer.resume_dir)  # finished: nothing left to resume
     return results
 
 

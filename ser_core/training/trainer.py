@@ -62,6 +62,7 @@ from ser_core.features.segments import aggregate_posteriors
 from ser_core.models import create_model, set_trainable_groups
 from ser_core.models.base import InputSpec, SERModel
 from ser_core.training import featurize as fz
+from ser_core.training import resume
 from ser_core.training.augment import augment_batch, parse_augment
 from ser_core.training.datasets import SegmentBank
 from ser_core.training.distributed import DistInfo
@@ -225,6 +226,7 @@ class Trainer:
                                                      else spec.params)},
                           "sample_rate": self.sample_rate}
         self._cache = None  # features of every segment, or False when too large
+        self.resume_dir, self.resume_key = None, ""  # set by the protocol: see training.resume
         if feature_cache_bytes is None:
             feature_cache_bytes = (int(0.4 * torch.cuda.mem_get_info(self.device)[0])
                                    if self.device.type == "cuda" else 3 * 2**30)
@@ -435,7 +437,25 @@ class Trainer:
         best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         best_epoch, history, stop_reason, abandoned = 0, [], "max_epochs", None
         t_fit = time.time()
-        for epoch in range(1, epochs + 1):
+        start, finished = 1, False
+        saved = resume.load(self.resume_dir, fold, self.resume_key)
+        gens = {"gen": gen, "aug": aug_gen, "mix": mix_gen}
+        if saved is not None:  # continue after the last completed epoch
+            resume.restore(saved, model, opt, sched, stopper, rules, gens, mix_rng)
+            best_state, best_epoch, history = saved["best_state"], saved["best_epoch"], saved["history"]
+            stop_reason, abandoned, finished = saved["stop_reason"], saved["abandoned"], saved["finished"]
+            normalization, start = saved["normalization"], saved["epoch"] + 1
+            self.progress.line(f"fold {fold + 1}: resumed after epoch {saved['epoch']}"
+                               f"{' (finished)' if finished else ''}")
+
+        def snapshot(epoch: int) -> None:
+            if self.resume_dir is not None and (not self.dist.enabled or self.dist.is_main):
+                resume.save(self.resume_dir, fold, resume.state_of(
+                    self.resume_key, epoch, finished, model, opt, sched, stopper, rules, gens,
+                    mix_rng, best_state=best_state, best_epoch=best_epoch, history=history,
+                    stop_reason=stop_reason, abandoned=abandoned, normalization=normalization))
+
+        for epoch in range(start, (start if finished else epochs + 1)):
             t0 = time.time()
             model.train()
             for m in frozen_modules:
@@ -500,10 +520,14 @@ class Trainer:
                     if verdict[0] == "abandon":
                         abandoned = verdict[1]
                     self.progress.emit("early_stop", fold=fold, epoch=epoch, reason=stop_reason)
-                    break
-            if stopper.should_stop:
+                    finished = True
+            if not finished and stopper.should_stop:
                 stop_reason = "patience"
                 self.progress.emit("early_stop", fold=fold, epoch=epoch, reason="patience")
+                finished = True
+            finished = finished or epoch == epochs
+            snapshot(epoch)
+            if finished:
                 break
         model.load_state_dict(best_state)
         model.eval()

@@ -16,7 +16,9 @@ classes): after ``load_audio`` (16 kHz mono), per corpus, the median and 90th pe
 
 Part 2 (``--predictions DIR``): the JSON files that ``python -m ser_core loco ... --out``
 wrote there (one per inference setting), as a before/after table: consensus UA with its
-speaker-bootstrap CI, macro-F1, top-class share and most predicted class.
+speaker-bootstrap CI, macro-F1, top-class share and most predicted class. ``--ablate N``
+first computes them for the settings in ``SETTINGS`` on a fixed N-clip CREMA-D subset (the
+subset ``loco --max-utterances N`` uses), two forward passes per clip and model.
 """
 
 from __future__ import annotations
@@ -146,16 +148,76 @@ def part2(directory: Path) -> None:
         print(f"{name:<24}" + "".join(f"{x:>16}" for x in cells))
 
 
+SETTINGS = {  # name: (which mask decides the votes, trim to the speech)
+    "A_as_before": (None, False),              # every segment votes, padding included
+    "B_no_padding_vote": ("padding", False),   # segments mostly zero padding do not vote
+    "D_vad_vote": ("speech", False),           # segments mostly silence or padding do not vote
+    "E_vad_trim_vote": ("speech", True),       # D + the clip cut to its speech (the default)
+}
+
+
+def ablate(root: Path, n: int, out: Path) -> None:
+    """Consensus and per-model scores on left-out CREMA-D for every setting of SETTINGS, from
+    one untrimmed and one trimmed forward pass per clip and model (votes differ, not inputs)."""
+    from ser_core import loco
+    from ser_core.features.segments import aggregate_posteriors, segment_waveform
+    from ser_core.inference import InferenceService, canonical_label
+
+    svc = InferenceService.from_paths(None, device="cpu", vad=True)
+    data = load_labeled("cremad", [root / "cremad"], "ekman7")
+    utts = subsample(list(data.utterances), None, n, 0)
+    labels = ["neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"]
+    probs = {k: {m.name: [] for m in svc.models} for k in SETTINGS}
+    for i, u in enumerate(utts):
+        audio = load_audio(u.path)
+        speech = vad.analyse(audio.waveform, audio.sample_rate)
+        cache: dict = {}
+        for m in svc.models:
+            wave = svc._at_rate(audio, m.sample_rate, cache)
+            segs = segment_waveform(wave, m.sample_rate, m.spec.segment_s, m.spec.hop_s)
+            with torch.inference_mode():
+                seg_probs = torch.softmax(m.model(m.prepare(segs)).float(), -1)
+            svc.trim = False
+            masks = {None: None, "padding": svc.speech_input(wave, m.sample_rate, m.spec, None)[2],
+                     "speech": svc.speech_input(wave, m.sample_rate, m.spec, speech)[2]}
+            svc.trim = True
+            trimmed = svc._run(m, wave, speech=speech)[0].probs
+            for name, (mask, trim) in SETTINGS.items():
+                p = trimmed if trim else aggregate_posteriors(seg_probs, m.spec.aggregation, masks[mask]).tolist()
+                row = np.zeros(len(labels))
+                for lab, v in zip(m.labels, p):
+                    row[labels.index(canonical_label(lab))] += v
+                probs[name][m.name].append(row)
+        if (i + 1) % 50 == 0:
+            print(f"  {i + 1}/{len(utts)}", file=sys.stderr, flush=True)
+    y = [labels.index(u.label) for u in utts]
+    spk = [u.speaker_key for u in utts]
+    out.mkdir(parents=True, exist_ok=True)
+    for name, (mask, trim) in SETTINGS.items():
+        per = {k: np.asarray(v) for k, v in probs[name].items()}
+        cons = sum(per.values()) / len(per)
+        res = {"corpus": "cremad", "utterances": len(utts), "speakers": len(set(spk)), "labels": labels,
+               "settings": {"vad": mask == "speech", "trim": trim,
+                            "min_fill": 0.0 if mask is None else 0.5},
+               "consensus": loco.scores(y, cons, labels, spk),
+               "models": {k: loco.scores(y, v, labels, spk) for k, v in per.items()}}
+        (out / f"{name}.json").write_text(json.dumps(res, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     ap.add_argument("--clips", type=int, default=120, help="clips per corpus for part 1")
     ap.add_argument("--predictions", default=None, metavar="DIR", help="loco JSON files (part 2)")
     ap.add_argument("--skip-signal", action="store_true", help="only part 2")
+    ap.add_argument("--ablate", type=int, default=None, metavar="N",
+                    help="first compute the settings' results on N CREMA-D clips into --predictions")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if not args.skip_signal:
         part1(Path(args.data), args.clips)
+    if args.ablate:
+        ablate(Path(args.data), args.ablate, Path(args.predictions or "runs/collapse"))
     if args.predictions:
         part2(Path(args.predictions))
 

@@ -79,3 +79,49 @@ def test_a_model_that_trained_on_the_corpus_is_refused():
     svc = _FakeService([_FakeModel("a", ["ravdess"]), _FakeModel("b", ["ravdess", "cremad"])])
     with pytest.raises(ConfigError, match="b trained on cremad"):
         loco.evaluate_left_out(svc, [object()], "cremad")
+
+
+def test_readme_loco_table_is_the_stored_results():
+    import re
+    from pathlib import Path
+
+    results = loco.load_results()
+    assert results, "results/loco/ holds no left-out-corpus result"
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"<!-- loco:begin -->\n(.*?)\n<!-- loco:end -->", readme, re.S)
+    assert block, "README.md lacks the <!-- loco:begin/end --> block"
+    assert block.group(1).strip() == loco.markdown_table(results).strip(), \
+        "README table is stale: paste `python -m ser_core report --loco` between the markers"
+    for r in results:  # the shipped models never trained on the corpus they are tested on
+        assert all(r["corpus"] not in trained for trained in r["trained_on"].values())
+
+
+@pytest.mark.corpus
+@pytest.mark.slow
+def test_loco_command_on_left_out_cremad(cremad_root, tmp_path, capsys):
+    import json
+
+    from ser_core.cli import main
+    from ser_core.inference import checkpoints_dir
+
+    ckpts = [checkpoints_dir() / n for n in ("glam", "squirtlenet_small")]
+    if not all((c / "config.json").is_file() for c in ckpts):
+        pytest.skip("needs the shipped glam and squirtlenet_small checkpoints")
+    out = tmp_path / "cremad.json"
+    args = ["loco", "--corpus", "cremad", "--root", str(cremad_root), "--max-utterances", "46",
+            "--bootstrap", "200", "--out", str(out)]
+    for c in ckpts:
+        args += ["--checkpoint", str(c)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "left-out cremad: 46 clips, 46 speakers" in text and "**consensus**" in text
+    res = json.loads(out.read_text())
+    c = res["consensus"]
+    assert c["classes_present"] == ["neutral", "happy", "sad", "angry", "fear", "disgust"]
+    assert c["n"] == 46 and sum(map(sum, c["confusion_counts"])) == 46
+    assert c["ua_ci95"][0] <= c["ua"] <= c["ua_ci95"][1]
+    assert sorted(res["models"]) == ["glam", "squirtlenet_small"]
+    # a corpus the models trained on is refused
+    assert main(["loco", "--corpus", "emodb", "--root", str(cremad_root.parent / "emodb"),
+                 "--checkpoint", str(ckpts[0])]) == 2
+    assert "trained on emodb" in capsys.readouterr().err

@@ -109,3 +109,21 @@ def test_cremad_counts_speakers_and_gender(cremad_root):
     mapped = apply_label_set(listing.utterances, "ekman7")
     assert len(mapped.kept) == 3756 and not mapped.dropped
     assert mapped.class_counts()["angry"] == 641 and not mapped.class_counts().get("surprise")
+
+
+@pytest.mark.slow
+def test_leave_one_corpus_out_on_the_four_corpora(ravdess_root, emodb_root, emovo_root, cremad_root):
+    roots = [ravdess_root, emodb_root, emovo_root, cremad_root]
+    data = load_labeled("ravdess,emodb,emovo,cremad", roots, "emodb7")
+    split = make_split(data.utterances, "leave-one-corpus-out", val_speakers=1)
+    split.check(data.utterances)
+    assert [f.name for f in split] == ["cremad", "emodb", "emovo", "ravdess"]
+    by_uid = {u.uid: u for u in data.utterances}
+    for f in split:
+        assert {by_uid[x].corpus for x in f.test} == {f.name}
+        assert f.name not in {by_uid[x].corpus for x in f.train + f.val}
+    cremad, emodb = split.folds[0], split.folds[1]
+    assert len(cremad.test) == 3756 and len(cremad.speakers["test"]) == 46
+    # boredom is Emo-DB's alone: with Emo-DB left out no training utterance has it
+    assert len(emodb.test) == 535 - 81
+    assert {by_uid[x].label for x, _ in emodb.excluded} == {"boredom"}

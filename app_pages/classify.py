@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from ui import figures
+from ui import figures, prob_html
+from ui.my_voice import my_voice_panel
 from ui.state import current_clip, predict_current
 from ui.widgets import clip_card, clip_picker, installed_models
 
@@ -13,6 +14,7 @@ st.caption("Drop a file, record yourself, or pick a clip from a corpus folder. E
 left, right = st.columns([5, 6], gap="large")
 with left:
     clip_picker(key="classify")
+    my_voice_panel(key="classify_mv")
 clip = current_clip()
 with right:
     if clip is None:
@@ -32,19 +34,26 @@ if not pred.enough_speech:  # voice activity detection found (almost) no speech
     st.warning(pred.speech.sentence, icon=":material/voice_over_off:")
     st.stop()
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
-c1.metric("Consensus", cons.top, f"{cons.top_prob:.0%} mean probability", delta_color="off",
+c1.metric("Consensus", cons.top + (" (not sure)" if cons.uncertain else ""),
+          f"{cons.top_prob:.0%} {'mean ' if cons.method == 'mean' else ''}probability", delta_color="off",
           delta_arrow="off")
 c2.metric("Models agreeing", f"{cons.votes[cons.top]} of {len(pred.models)}")
 c3.metric("Clip", f"{pred.duration_s:.1f} s")
 c4.metric("Time for all models", f"{pred.seconds * 1000:.0f} ms")
+if cons.uncertain:
+    st.warning(f"**Not sure.** The models' combined confidence ({cons.top_prob:.0%} for "
+               f"{cons.top}) is below {cons.threshold:.0%}, the threshold chosen on speakers "
+               "none of the models heard (Compare → Calibration shows what it buys).",
+               icon=":material/help:")
 if clip.label:
     st.caption(f"The corpus says this clip is **{clip.label}**.")
 
 left, right = st.columns([3, 2], gap="large")
 with left.container(border=True):
-    st.markdown("**Consensus** · mean of the models' probabilities over the union of their label sets")
-    st.plotly_chart(figures.probability_bars(cons.labels, cons.probs, height=40 + 28 * len(cons.labels)),
-                    config={"displayModeBar": False}, key="cons_bars")
+    st.markdown("**Consensus** · " + ("weighted product of the models' calibrated probabilities "
+                                      "(weights fitted on held-out speakers)" if cons.method == "stacked"
+                                      else "mean of the models' probabilities over the union of their label sets"))
+    st.html(prob_html.bars_block(cons.labels, cons.probs))
 with right.container(border=True):
     st.markdown("**Votes** · each model's top answer")
     st.dataframe([{"model": m.name, "answer": m.top, "confidence": m.top_prob,
@@ -61,10 +70,10 @@ with right.container(border=True):
 st.subheader("Every model")
 st.caption("Each model's own probabilities; a clip longer than a model's segment is cut into "
            "segments whose posteriors are pooled (max for ACRNN, mean for the others).")
-st.plotly_chart(figures.probability_grid(
-    [m.name for m in pred.models], [m.labels for m in pred.models], [m.probs for m in pred.models],
+st.html(prob_html.grid(  # HTML bars: Plotly's drawing was most of the browser's work here
+    [m.name for m in pred.models],
     [f"{m.model} · {len(m.segment_probs)} × {m.segment_s or pred.duration_s:.1f} s, {m.aggregation}"
-     for m in pred.models]), config={"displayModeBar": False}, key="model_grid")
+     for m in pred.models], [m.labels for m in pred.models], [m.probs for m in pred.models]))
 
 long_models = [m for m in pred.models if len(m.segment_probs) > 1]
 if long_models:

@@ -3,8 +3,9 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from ser_core.inference import canonical_label
+from ser_core.inference import canonical_label, label_union, probs_by_label
 from ui import figures
+from ui.calibration import calibration_tab
 from ui import metrics as M
 from ui.state import predict_current
 from ui.widgets import installed_models, require_clip
@@ -19,20 +20,18 @@ if not chosen:
     st.info("Choose at least one model.")
     st.stop()
 
-tab_clip, tab_metrics, tab_cm = st.tabs([":material/headphones: On the current clip",
-                                         ":material/leaderboard: Measured results",
-                                         ":material/grid_on: Confusion matrices"])
+tab_clip, tab_metrics, tab_cm, tab_cal = st.tabs([":material/headphones: On the current clip",
+                                                  ":material/leaderboard: Measured results",
+                                                  ":material/grid_on: Confusion matrices",
+                                                  ":material/speed: Calibration"])
 
 with tab_clip:
     clip = require_clip()
     if clip is not None:
         pred = predict_current(svc, clip)
         preds = [m for m in pred.models if m.name in names]
-        labels: list[str] = []
-        for m in preds:
-            labels += [lab for lab in m.labels if lab not in labels]
-        matrix = [[m.probs[m.labels.index(lab)] if lab in m.labels else 0.0 for lab in labels]
-                  for m in preds]
+        labels = label_union(preds)  # "anger" and "angry" are one column
+        matrix = [[probs_by_label(m).get(lab, 0.0) for lab in labels] for m in preds]
         st.plotly_chart(figures.model_matrix([m.name for m in preds], labels, matrix,
                                              title="Probability each model gives each emotion"),
                         config=CHART, key="cmp_matrix")
@@ -40,6 +39,10 @@ with tab_clip:
                        "confidence %": round(100 * m.top_prob, 1), "segments": len(m.segment_probs),
                        "pooling": m.aggregation, "time ms": round(1000 * m.seconds)} for m in preds],
                      hide_index=True, width="stretch")
+        if pred.consensus is not None and pred.consensus.uncertain:
+            st.warning(f"Not sure: the consensus' top answer ({pred.consensus.top}, "
+                       f"{pred.consensus.top_prob:.0%}) is below the confidence threshold "
+                       f"{pred.consensus.threshold:.0%} chosen on held-out speakers.")
         if clip.label:
             right = [m.name for m in preds if canonical_label(m.top) == canonical_label(clip.label)]
             st.caption(f"True emotion: **{clip.label}**. Models that agree: "
@@ -66,7 +69,7 @@ with tab_metrics:
                      hide_index=True, width="stretch")
     st.markdown("Numbers measured when each checkpoint was trained and evaluated (speaker-"
                 "independent folds unless its protocol says otherwise), read from its metadata.")
-    uas = [(m.name, M.headline_ua(m.meta), (m.meta.get("metrics") or {}).get("std", {}).get("ua"))
+    uas = [(m.name, M.headline_ua(m.meta), m.meta.metrics.get("std", {}).get("ua"))
            for m in chosen]
     have = [(n, u, s) for n, u, s in uas if u is not None]
     if have:
@@ -103,3 +106,6 @@ with tab_cm:
                 _, labels, mat = next(c for c in cms if c[0] == title)
                 st.plotly_chart(figures.confusion(mat, labels, title=f"{m.name} · {title}"),
                                 config=CHART, key=f"cmfig_{m.name}")
+
+with tab_cal:
+    calibration_tab(getattr(svc, "consensus_settings", None))

@@ -5,7 +5,8 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from ser_core.audio import to_wav_bytes
 from ser_core.live import LiveAnalyzer, pump
-from ui import figures
+from ui import figures, prob_html
+from ui.my_voice import active_reference, my_voice_panel
 from ui.widgets import accept_clip, icon, installed_models
 
 st.title("Live microphone")
@@ -18,6 +19,7 @@ svc = installed_models(stop_if_none=False)
 c1, c2 = st.columns(2)
 window_s = c1.slider("Window (seconds analysed)", 1.0, 6.0, 3.0, 0.5, key="live_window")
 interval_s = c2.slider("Update every (seconds)", 0.5, 3.0, 1.0, 0.25, key="live_interval")
+my_voice_panel(key="live_mv")
 
 try:
     ctx = webrtc_streamer(
@@ -54,6 +56,7 @@ if not ctx.state.playing:
 
 status.info("Connecting… waiting for the first audio frames.", icon=":material/hourglass_top:")
 analyzer = LiveAnalyzer(svc, window_s=window_s, interval_s=interval_s)
+analyzer.reference = active_reference()  # "my voice", set here or on Classify
 st.session_state["live_analyzer"] = analyzer  # its buffer outlives the stream (keep as clip)
 
 
@@ -68,12 +71,11 @@ for n, update in enumerate(pump(receiver_get, analyzer, lambda: ctx.state.playin
     pred = update.prediction
     if pred is not None and pred.consensus is not None:
         cons = pred.consensus
-        top.markdown(f"### {icon(cons.top)} {cons.top} · {cons.top_prob:.0%}  "
-                     f"<small>({cons.votes[cons.top]} of {len(pred.models)} models)</small>",
+        unsure = " · not sure" if cons.uncertain else ""
+        top.markdown(f"### {icon(cons.top)} {cons.top} · {cons.top_prob:.0%}{unsure}  "
+                     f"<small>({cons.votes.get(cons.top, 0)} of {len(pred.models)} models)</small>",
                      unsafe_allow_html=True)
-        bars.plotly_chart(figures.probability_bars(cons.labels, cons.probs,
-                                                   height=60 + 26 * len(cons.labels)),
-                          config={"displayModeBar": False}, key=f"live_bars_{n}")
+        bars.html(prob_html.bars_block(cons.labels, cons.probs))
     else:
         top.markdown(f"### … {update.reason}")
     if update.log_mel is not None:

@@ -83,9 +83,9 @@ if submitted:
         st.error("There is no checkpoint to fine-tune yet: train one first.")
     else:
         try:
-            job = jobs.submit(req.kind(), req.argv())
+            job = jobs.submit(req.job())
             st.session_state["t_job"] = job.id
-            st.success(f"Job {job.id} queued: `python -m ser_core {req.kind()} {' '.join(req.argv())}`",
+            st.success(f"Job {job.id} queued: `python -m ser_core {' '.join(job.command)}`",
                        icon=":material/check_circle:")
         except SerError as exc:
             st.error(str(exc), icon=":material/error:")

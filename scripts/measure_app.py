@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import re
 import signal
@@ -70,20 +71,14 @@ def variant(clip: Path, i: int) -> bytes:
     return buf.getvalue()
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoints", default=str(REPO / "checkpoints"))
-    ap.add_argument("--clip", default=None, help="a WAV to classify (default: 3 s of espeak-ng speech)")
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
-    sys.path.insert(0, str(REPO))
-    clip = Path(args.clip) if args.clip else speech_clip()
-
+@contextlib.contextmanager
+def serve(checkpoints: str, env_extra: dict | None = None):
+    """``streamlit run app.py`` on a free local port; yields ``(url, process)``, then stops it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "SER_CHECKPOINTS_DIR": args.checkpoints,
-           "SER_RUNS_DIR": tempfile.mkdtemp(prefix="ser_runs_")}
+    env = {**os.environ, "SER_CHECKPOINTS_DIR": checkpoints,
+           "SER_RUNS_DIR": tempfile.mkdtemp(prefix="ser_runs_"), **(env_extra or {})}
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
                                "--server.headless", "true", "--server.address", "127.0.0.1",
                                "--server.port", str(port), "--browser.gatherUsageStats", "false",
@@ -97,6 +92,22 @@ def main() -> int:
                     break
             except OSError:
                 time.sleep(0.2)
+        yield url, server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoints", default=str(REPO / "checkpoints"))
+    ap.add_argument("--clip", default=None, help="a WAV to classify (default: 3 s of espeak-ng speech)")
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    sys.path.insert(0, str(REPO))
+    clip = Path(args.clip) if args.clip else speech_clip()
+
+    with serve(args.checkpoints) as (url, server):
         print(f"server pid {server.pid}, RSS at start {rss_mb(server.pid):.0f} MB")
         from playwright.sync_api import sync_playwright
 
@@ -113,11 +124,16 @@ def main() -> int:
                   f"server RSS {rss_mb(server.pid):.0f} MB")
             page.locator('[data-testid="stSidebarNav"] a', has_text="Classify").first.click()
             page.wait_for_url("**/classify")
-            page_times, service_ms = [], []
+            page_times, service_ms, busy_ms = [], [], []
+            # the browser's main-thread work (layout, plotly drawing, script), as long tasks
+            page.evaluate("""() => { window.__serBusy = [];
+                new PerformanceObserver(l => l.getEntries().forEach(e => window.__serBusy.push(
+                    [performance.timeOrigin + e.startTime, e.duration]))).observe({type: 'longtask'}); }""")
             for i in range(args.runs):
                 data = base64.b64encode(variant(clip, i)).decode()
                 page.wait_for_selector('[data-testid="stFileUploaderDropzone"]')
                 t0 = time.perf_counter()
+                w0 = page.evaluate("() => performance.timeOrigin + performance.now()")
                 page.eval_on_selector('[data-testid="stFileUploaderDropzone"]', """(zone, [b64, name]) => {
                     const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
                     const dt = new DataTransfer();
@@ -131,6 +147,8 @@ def main() -> int:
                     f"([name]) => {STATE} === 'notRunning' && document.body.innerText.includes(name + ' ·')",
                     arg=[f"run{i}.wav"])
                 page_times.append(time.perf_counter() - t0)
+                busy_ms.append(page.evaluate(
+                    "([w0]) => window.__serBusy.filter(e => e[0] >= w0).reduce((a, e) => a + e[1], 0)", [w0]))
                 m = re.search(r"Time for all models\s*(\d+) ms", page.inner_text("body"))
                 service_ms.append(int(m.group(1)) if m else float("nan"))
             browser.close()
@@ -138,13 +156,12 @@ def main() -> int:
         print(f"3 s clip, drop -> all predictions on screen: first {page_times[0] * 1000:.0f} ms, "
               f"warm median {statistics.median(warm) * 1000:.0f} ms (runs: "
               + ", ".join(f"{t * 1000:.0f}" for t in page_times) + ")")
+        print("browser main thread busy in long tasks (ms, >50 ms each): "
+              + ", ".join(f"{v:.0f}" for v in busy_ms))
         print("service time for all models (ms, as the page shows it): "
               + ", ".join(str(v) for v in service_ms))
         print(f"server RSS at the end {rss_mb(server.pid):.0f} MB; load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     return 0
 
 

@@ -71,7 +71,8 @@ def clip_stats(wave: torch.Tensor) -> dict:
 
 def band_offsets(entry, waves: list[torch.Tensor]) -> np.ndarray:
     """Per-band mean of the static log-mel channel over a corpus, in stored-std units."""
-    norm = entry.meta["normalization"]["inputs"]["x"]
+    meta = entry.meta
+    norm = (meta["normalization"] if isinstance(meta, dict) else meta.normalization)["inputs"]["x"]
     mean, std = np.asarray(norm["mean"])[0], np.asarray(norm["std"])[0]
     total, frames = None, 0
     for w in waves:

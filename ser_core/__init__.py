@@ -2,13 +2,18 @@
 
 Layers (imports point down only)::
 
-    inference, jobs        services used by the app and the CLI
-    training               trainer, recipes, protocols, metrics
+    inference, jobs        services used by the app and the CLI (cli sits above them and
+                           is the only module that parses command lines; jobs never imports it)
+    training               trainer, recipes, one fold runner for every protocol, metrics
+    checkpoint             the contract between training and inference: file format, typed
+                           CheckpointMeta, prepare_batch (features + stored normalisation);
+                           inference reads checkpoints through it and never imports training
     models                 one file per architecture + registry
-    data                   one file per corpus, label sets, splits, feature cache
+    data                   one file per corpus (data/corpora, found by the registry), label
+                           sets, splits, feature cache
     features               pure-torch feature pipeline with intermediates
     audio                  decode, validate, mix down, resample
-    errors, checkpoint     error family; checkpoint format (safetensors + JSON)
+    errors, options        error family; the KEY=VALUE settings parser (standard library only)
 
 Nothing in this package imports Streamlit.
 """

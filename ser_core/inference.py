@@ -8,8 +8,9 @@ clip and each model the service
 
 1. resamples the clip to the model's sample rate (once per rate),
 2. cuts it into segments as the model's ``input_spec`` says (length, hop),
-3. turns the segments into the model's input with the *same* function the trainer uses
-   (:func:`ser_core.training.featurize.prepare_batch`): features plus the stored normalisation,
+3. turns the segments into the model's input with the checkpoint's own preparation
+   (:func:`ser_core.checkpoint.prepare_batch`, the features and normalisation the trainer
+   used),
 4. runs the model on all segments in one batch and pools the segment posteriors with the
    model's own aggregation (``max`` for ACRNN, ``mean`` for the others),
 
@@ -34,10 +35,12 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 
 from ser_core.audio import Audio, resample
-from ser_core.checkpoint import find_checkpoints, load_checkpoint
+from ser_core.checkpoint import CheckpointMeta, find_checkpoints, load_checkpoint, prepare_batch
+from ser_core.consensus import consensus_settings, settle_consensus
 from ser_core.errors import CheckpointError
 from ser_core.features.segments import aggregate_posteriors, segment_starts, segment_waveform
 from ser_core.models.base import InputSpec
+from ser_core.reference import takes_reference
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_CHECKPOINTS = "SER_CHECKPOINTS_DIR"
@@ -100,66 +103,68 @@ class InstalledModel:
     name: str                  # display name (the folder's path under the checkpoint root)
     path: Path
     model: torch.nn.Module
-    meta: dict[str, Any]
-    spec: InputSpec
-    prepare: Callable[[torch.Tensor], Any]   # (segments, samples) at sample_rate -> model input
+    meta: CheckpointMeta
+    backend: Callable[[Any], torch.Tensor] | None = None   # model input -> logits; None: model
+
+    def logits(self, x: Any) -> torch.Tensor:
+        """The model's logits for a prepared batch, on its backend (:mod:`ser_core.backends`)."""
+        if self.backend is not None and self.backend.accepts(x):
+            return self.backend(x)
+        return self.model(x)
 
     @property
     def arch(self) -> str:
-        return str(self.meta.get("model", ""))
+        return self.meta.model
 
     @property
     def labels(self) -> list[str]:
-        return list(self.meta["labels"])
+        return list(self.meta.labels)
 
     @property
     def sample_rate(self) -> int:
-        from ser_core import DEFAULT_SAMPLE_RATE
+        return self.meta.sample_rate
 
-        return int(self.meta.get("sample_rate") or DEFAULT_SAMPLE_RATE)
+    @property
+    def spec(self) -> InputSpec:
+        return self.meta.input_spec
 
-
-def _complete_meta(model: torch.nn.Module, meta: dict) -> dict:
-    """``meta`` with the feature entries the trainer writes, filled from the model class when
-    an (older or hand-made) checkpoint lacks them, so that :func:`prepare_batch` can run."""
-    from ser_core import DEFAULT_SAMPLE_RATE
-    from ser_core.training.featurize import feature_meta
-
-    if meta.get("input_spec") and meta.get("feature"):
-        return meta
-    filled = feature_meta(type(model).input_spec, int(meta.get("sample_rate") or DEFAULT_SAMPLE_RATE))
-    return {**filled, **{k: v for k, v in meta.items() if v is not None}}
-
-
-def _build_prepare(meta: dict) -> Callable[[torch.Tensor], Any]:
-    """The trainer's own segments→model-input function (features + stored normalisation)."""
-    from ser_core.training.featurize import prepare_batch
-
-    return lambda segments: prepare_batch(meta, segments)
+    def prepare(self, segments: torch.Tensor) -> Any:
+        """``(segments, samples)`` at ``sample_rate`` -> model input, as in training."""
+        return prepare_batch(self.meta, segments)
 
 
 def load_installed(directory: str | Path, device: torch.device, name: str | None = None) -> InstalledModel:
-    """Load one checkpoint directory with its feature preparation."""
+    """Load one checkpoint directory."""
     from ser_core.models import for_cpu_inference
-    from ser_core.training.featurize import spec_from_meta
 
     directory = Path(directory)
     model, meta = load_checkpoint(directory, device=device)
     if device.type == "cpu":
         for_cpu_inference(model)
-    meta = _complete_meta(model, meta)
-    spec = spec_from_meta(meta)[0]
-    prepare = _build_prepare(meta)
-    return InstalledModel(name=name or directory.name, path=directory, model=model, meta=meta,
-                          spec=spec, prepare=prepare)
+    return InstalledModel(name=name or directory.name, path=directory, model=model, meta=meta)
 
 
 # ---------------------------------------------------------------------------------------------
 # results
 
 
+class _Posterior:
+    """``top`` and ``top_prob`` of anything with ``labels`` and ``probs``."""
+
+    labels: list[str]
+    probs: list[float]
+
+    @property
+    def top(self) -> str:
+        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
+
+    @property
+    def top_prob(self) -> float:
+        return max(self.probs)
+
+
 @dataclass
-class ModelPrediction:
+class ModelPrediction(_Posterior):
     """One model's answer for one clip."""
 
     name: str
@@ -174,14 +179,6 @@ class ModelPrediction:
     seconds: float                      # wall time of this model on this clip
     segment_votes: list[bool] = field(default_factory=list)   # segments pooled (speech, not padding)
 
-    @property
-    def top(self) -> str:
-        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
-
-    @property
-    def top_prob(self) -> float:
-        return max(self.probs)
-
     def as_dict(self) -> dict[str, Any]:
         """The CLI's JSON object for this model."""
         return {"name": self.name, "checkpoint": self.checkpoint, "labels": self.labels,
@@ -189,7 +186,7 @@ class ModelPrediction:
 
 
 @dataclass
-class Consensus:
+class Consensus(_Posterior):
     """Models combined: mean posterior over the union of label sets, and top-1 votes.
 
     Labels are compared by meaning, not spelling: each passes through the ekman7 label set's
@@ -203,23 +200,21 @@ class Consensus:
     probs: list[float]
     votes: dict[str, int]
     agreement: float
+    method: str = "mean"                 # "mean", or "stacked" (checkpoints/consensus.json)
+    uncertain: bool | None = None        # top probability below the fitted threshold
+    threshold: float | None = None
+    mean_probs: list[float] | None = None  # the plain mean, kept when ``probs`` is stacked
 
-    @property
-    def top(self) -> str:
-        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
-
-    @property
-    def top_prob(self) -> float:
-        return max(self.probs)
+    def as_dict(self) -> dict[str, Any]:
+        return {"labels": self.labels, "probs": [round(float(p), 6) for p in self.probs],
+                "top": self.top, "method": self.method, "uncertain": self.uncertain,
+                "threshold": self.threshold}
 
 
 def _synonyms() -> dict[str, str]:
-    try:
-        from ser_core.data import EKMAN7
+    from ser_core.data import EKMAN7
 
-        return {k: v for k, v in EKMAN7.table("generic").items() if v}
-    except Exception:  # the data layer's table is a convenience, not a requirement
-        return {}
+    return {k: v for k, v in EKMAN7.table("generic").items() if v}
 
 
 def canonical_label(label: str, table: dict[str, str] | None = None) -> str:
@@ -228,13 +223,28 @@ def canonical_label(label: str, table: dict[str, str] | None = None) -> str:
     return table.get(label.strip().lower(), label)
 
 
+def label_union(predictions: Sequence[ModelPrediction], table: dict[str, str] | None = None
+                ) -> list[str]:
+    """Every label of ``predictions`` under its common name, once, in order of appearance."""
+    table = _synonyms() if table is None else table
+    labels: list[str] = []
+    for p in predictions:
+        labels += [c for c in (canonical_label(lab, table) for lab in p.labels) if c not in labels]
+    return labels
+
+
+def probs_by_label(prediction: ModelPrediction, table: dict[str, str] | None = None
+                   ) -> dict[str, float]:
+    """One model's posterior keyed by the common names of its labels."""
+    table = _synonyms() if table is None else table
+    return {canonical_label(lab, table): p for lab, p in zip(prediction.labels, prediction.probs)}
+
+
 def consensus_of(predictions: Sequence[ModelPrediction]) -> Consensus | None:
     if not predictions:
         return None
     table = _synonyms()
-    labels: list[str] = []
-    for p in predictions:
-        labels += [c for c in (canonical_label(lab, table) for lab in p.labels) if c not in labels]
+    labels = label_union(predictions, table)
     total = torch.zeros(len(labels), dtype=torch.float64)
     votes = {lab: 0 for lab in labels}
     for p in predictions:
@@ -264,10 +274,16 @@ class ClipPrediction:
         return self.speech is None or self.speech.enough
 
     def as_dict(self, path: str | None = None) -> dict[str, Any]:
-        """The CLI's JSON object for this input."""
+        """The CLI's JSON object for this input (``uncertain``/``threshold``: the consensus'
+        "not sure", ``null`` without a fitted threshold; ``speech``: what voice activity
+        detection found)."""
+        cons = self.consensus
         out = {"path": path if path is not None else self.name,
                "duration_s": round(self.duration_s, 4), "sample_rate": self.sample_rate,
-               "models": [m.as_dict() for m in self.models]}
+               "models": [m.as_dict() for m in self.models],
+               "consensus": cons.as_dict() if cons else None,
+               "uncertain": cons.uncertain if cons else None,
+               "threshold": cons.threshold if cons else None}
         if self.speech is not None:
             out["speech"] = {**self.speech.to_dict(), "sentence": self.speech.sentence}
         return out
@@ -330,15 +346,20 @@ class InferenceService:
     @classmethod
     def from_paths(cls, paths: Iterable[str | Path] | None = None, device: str | None = "auto",
                    strict: bool = False, extra: Iterable[tuple[str | Path, str]] = (),
-                   threads: int | None = None, **speech: Any) -> "InferenceService":
+                   threads: int | None = None, backend: str = "torch",
+                   **speech: Any) -> "InferenceService":
         """Load checkpoints: each path a checkpoint directory or a folder holding some.
 
         ``paths=None`` uses :func:`checkpoints_dir` (which may be empty or missing). A given
         path with no checkpoint at all raises :class:`CheckpointError`. ``extra`` adds
         ``(checkpoint directory, display name)`` pairs (the app's finished training jobs).
         A checkpoint that cannot be loaded is recorded in ``failed`` (or raises with
-        ``strict=True``) so that one broken folder never hides the others.
+        ``strict=True``) so that one broken folder never hides the others. ``backend``: torch,
+        onnxruntime or auto (:mod:`ser_core.backends`).
         """
+        from ser_core.backends import check_backend, make_backend
+
+        backend = check_backend(backend)
         dev = pick_device(device)
         default = paths is None
         roots = [checkpoints_dir()] if default else [Path(p).expanduser() for p in paths]
@@ -365,6 +386,7 @@ class InferenceService:
             seen.add(str(directory.resolve()))
             try:
                 entry = load_installed(directory, dev, name)
+                entry.backend = make_backend(entry, backend, threads)
             except Exception as exc:  # a broken checkpoint must not hide the others
                 if strict:
                     raise
@@ -375,7 +397,9 @@ class InferenceService:
             while entry.name in taken:
                 entry.name, n = f"{base} ({n})", n + 1
             loaded.append(entry)
-        return cls(loaded, dev, roots[0] if default else None, failed, threads, **speech)
+        svc = cls(loaded, dev, roots[0] if default else None, failed, threads, **speech)
+        svc.consensus_settings = consensus_settings(roots, failed)
+        return svc
 
     def __len__(self) -> int:
         return len(self.models)
@@ -391,7 +415,7 @@ class InferenceService:
 
     # -- prediction --------------------------------------------------------------------------
     def _run(self, entry: InstalledModel, waveform: torch.Tensor, capture: bool = False,
-             speech: Any = None) -> tuple[ModelPrediction, Any, dict, dict]:
+             reference=None, speech: Any = None) -> tuple[ModelPrediction, Any, dict, dict]:
         from ser_core.models.base import capture_attention
         from ser_core.models.layers import capture_windows
 
@@ -403,6 +427,8 @@ class InferenceService:
                   segment_starts(segs.shape[0], entry.sample_rate, spec.segment_s, spec.hop_s)]
         with torch.inference_mode():
             x = entry.prepare(segs.to(self.device))
+            if reference is not None and takes_reference(entry):  # "my voice" (ser_core/reference.py)
+                x = {"x": x, "reference": reference.vector_for(entry).to(self.device)}
             maps: dict = {}
             windows: dict = {}
             if capture:
@@ -411,9 +437,11 @@ class InferenceService:
                     logits = entry.model(x)
                 maps, windows = dict(store), dict(wins)
             else:
-                logits = entry.model(x)
+                logits = entry.logits(x)
             seg_probs = torch.softmax(logits.float(), dim=-1).cpu()
             probs = aggregate_posteriors(seg_probs, entry.spec.aggregation, keep)
+            if getattr(self, "calibrate", True):  # the checkpoint's fitted temperature, if any
+                seg_probs, probs = apply_temperature(seg_probs, entry.meta), apply_temperature(probs, entry.meta)
         pred = ModelPrediction(
             name=entry.name, model=entry.arch, checkpoint=str(entry.path), labels=entry.labels,
             probs=probs.tolist(), segment_probs=seg_probs.tolist(), segment_starts_s=starts,
@@ -452,19 +480,21 @@ class InferenceService:
             cache[rate] = resample(audio.waveform.float(), audio.sample_rate, rate)
         return cache[rate]
 
-    def predict(self, audio: Audio, names: Sequence[str] | None = None) -> ClipPrediction:
-        """Every (or the named) model's prediction for ``audio``, plus their consensus."""
+    def predict(self, audio: Audio, names: Sequence[str] | None = None,
+                reference=None) -> ClipPrediction:
+        """Every (or the named) model's prediction for ``audio``, plus their consensus.
+        ``reference``: a :class:`~ser_core.reference.SpeakerReference` ("my voice")."""
         self._use_threads()
         t0 = time.perf_counter()
         chosen = self.models if names is None else [self.get(n) for n in names]
         cache: dict[int, torch.Tensor] = {}
         speech = self.speech_of(audio)
-        preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache), speech=speech)[0]
-                 for m in chosen]
+        preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache), reference=reference,
+                           speech=speech)[0] for m in chosen]
+        cons = settle_consensus(consensus_of(preds), preds, getattr(self, "consensus_settings", None))
         return ClipPrediction(name=audio.name, duration_s=audio.duration_s,
                               sample_rate=audio.original_sample_rate, models=preds,
-                              consensus=consensus_of(preds), seconds=time.perf_counter() - t0,
-                              speech=speech)
+                              consensus=cons, seconds=time.perf_counter() - t0, speech=speech)
 
     def speech_of(self, audio: Audio):
         """Where the speech is in ``audio`` (:class:`ser_core.vad.Speech`), or None with
@@ -488,6 +518,16 @@ class InferenceService:
                            windows=_cpu(windows))
 
 
+def apply_temperature(probs: torch.Tensor, meta: CheckpointMeta) -> torch.Tensor:
+    """``softmax(log p / T)`` with the checkpoint's ``temperature`` (fitted on held-out
+    speakers, :mod:`ser_core.training.calibration`); ``p`` unchanged without one. On pooled
+    posteriors ``log p`` stands for the logits (equal up to a constant for one segment)."""
+    t = float(meta.extra.get("temperature") or 1.0)
+    if t == 1.0:
+        return probs
+    return torch.softmax(torch.log(probs.clamp_min(1e-8)) / t, dim=-1)
+
+
 def _cpu(x: Any) -> Any:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu()
@@ -503,6 +543,9 @@ def installed_fingerprint(root: str | Path | None = None) -> tuple:
     (for the app's cache key): ``(path, mtime)`` of every ``config.json``."""
     root = Path(root) if root else checkpoints_dir()
     out = []
+    extra = root / "consensus.json"   # fitted consensus settings (ser_core/consensus.py)
+    if extra.is_file():
+        out.append((str(extra), extra.stat().st_mtime_ns))
     for d in find_checkpoints(root):
         try:
             out.append((str(d), (d / "config.json").stat().st_mtime_ns))

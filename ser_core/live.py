@@ -161,6 +161,9 @@ class LiveUpdate:
     reason: str = ""                 # why there is no prediction, as a sentence
 
 
+ONSET_MIN_GAP_S = 0.1  # at most ten onset-triggered analyses a second
+
+
 class LiveAnalyzer:
     """Rolling-window emotion recognition over a live stream.
 
@@ -185,29 +188,40 @@ class LiveAnalyzer:
         self._resampler = make_resampler(sample_rate)
         self._clock = clock
         self._last = -math.inf
+        self._quiet = True    # the last analysis had nothing to classify
+        self._onset = False   # sound arrived since: analyse without waiting for the interval
         self.history: list[tuple[float, str, float]] = []  # (stream time, consensus top, its prob)
+        self.reference = None  # "my voice" (ser_core.reference.SpeakerReference), when set
 
     def feed(self, frames: Sequence) -> int:
         """Add ``av.AudioFrame``s to the buffer; returns how many samples were added."""
         x = frames_to_mono(frames, self._resampler)
-        self.buffer.extend(x)
+        self.feed_samples(x)
         return int(x.size)
 
     def feed_samples(self, samples: np.ndarray) -> None:
         """Add already-converted mono samples at ``sample_rate`` (tests, file playback)."""
         self.buffer.extend(samples)
+        if self._quiet and self.buffer.seconds_available >= self.min_window_s \
+                and level_dbfs(np.asarray(samples, dtype=np.float32)) >= self.min_level_dbfs:
+            self._onset = True
 
     def due(self) -> bool:
-        return self._clock() - self._last >= self.interval_s
+        """An analysis is due every ``interval_s``, and at once when sound starts after a
+        window with nothing to classify (so the first answer does not wait for the interval:
+        measured with ``scripts/measure_live.py``)."""
+        waited = self._clock() - self._last
+        return waited >= self.interval_s or (self._onset and waited >= ONSET_MIN_GAP_S)
 
     def analyze(self) -> LiveUpdate:
         from ser_core.audio import Audio
 
-        self._last = self._clock()
+        self._last, self._onset = self._clock(), False
         x = self.buffer.latest(self.window_s)
         at = self.buffer.total_seconds
         level = level_dbfs(x)
         log_mel = window_log_mel(x, self.sample_rate) if x.size >= self.sample_rate // 20 else None
+        self._quiet = x.size < self.min_window_s * self.sample_rate or level < self.min_level_dbfs
         if x.size < self.min_window_s * self.sample_rate:
             return LiveUpdate(at, x, self.sample_rate, level, None, log_mel,
                               "Listening… (need a little more audio)")
@@ -216,7 +230,8 @@ class LiveAnalyzer:
                               f"Too quiet ({level:.0f} dBFS): speak up or move closer.")
         audio = Audio(waveform=torch.from_numpy(x), sample_rate=self.sample_rate,
                       original_sample_rate=self.sample_rate, original_channels=1, name="live")
-        pred = self.service.predict(audio) if len(self.service) else None
+        extra = {"reference": self.reference} if self.reference is not None else {}
+        pred = self.service.predict(audio, **extra) if len(self.service) else None
         if pred is not None and not pred.enough_speech:   # voice activity detection
             return LiveUpdate(at, x, self.sample_rate, level, None, log_mel, pred.speech.sentence)
         if pred is not None and pred.consensus is not None:

@@ -108,7 +108,10 @@ def scores(y_true: Sequence[int], probs: np.ndarray, labels: Sequence[str],
 
 def trained_on(service) -> dict[str, set[str]]:
     """Corpora each installed model was trained on (from its metadata)."""
-    return {m.name: {c.get("name") for c in (m.meta.get("corpora") or []) if isinstance(c, dict)}
+    def corpora(meta) -> list:
+        return (meta.get("corpora") if isinstance(meta, dict) else getattr(meta, "corpora", None)) or []
+
+    return {m.name: {c.get("name") for c in corpora(m.meta) if isinstance(c, dict)}
             for m in service.models}
 
 

@@ -19,7 +19,6 @@ Used by ``tests/test_shipped_checkpoints.py`` and ``scripts/measure_robustness.p
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from typing import Callable, Sequence
 
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 from ser_core.audio import Audio, resample
-from ser_core.inference import InferenceService, InstalledModel, _build_prepare
+from ser_core.inference import InferenceService, InstalledModel
 
 CORPUS_RATE = 11025  # the rate RAVDESS and Emo-DB copies in ../shared/data were resampled to
 
@@ -53,10 +52,9 @@ SAFEGUARD = {"band": ("lowpass_hz", None), "gain": ("gain_normalize", False)}
 def without(entry: InstalledModel, safeguard: str) -> InstalledModel:
     """The same loaded model with one safeguard (``"band"``: the low-pass, ``"gain"``: the
     level normalisation) switched off at inference, to show what it does."""
-    meta = copy.deepcopy(entry.meta)
     field, off = SAFEGUARD[safeguard]
-    (meta.get("feature") or {}).setdefault("config", {})[field] = off
-    return dataclasses.replace(entry, meta=meta, prepare=_build_prepare(meta))
+    feature = dataclasses.replace(entry.meta.feature, config={**entry.meta.feature.config, field: off})
+    return dataclasses.replace(entry, meta=dataclasses.replace(entry.meta, feature=feature))
 
 
 def compare_copies(service: InferenceService, clips: Sequence[Audio],

@@ -37,27 +37,26 @@ def make_tiny_checkpoint(directory: str | Path, model: str, labels: Sequence[str
     inference path must apply them; ``None`` stores none; a dict is stored as given.
     """
     from ser_core import DEFAULT_SAMPLE_RATE
-    from ser_core.checkpoint import save_checkpoint
+    from ser_core.checkpoint import CheckpointMeta, RunningMoments, featurize, save_checkpoint
     from ser_core.features.segments import segment_waveform
     from ser_core.models import create_model
-    from ser_core.training.featurize import RunningMoments, feature_meta, featurize
 
     torch.manual_seed(seed)
     overrides = {**TINY_CONFIGS.get(model, {}), **config}
     net = create_model(model, len(labels), **overrides)
     spec = type(net).input_spec
-    meta = {"model": model, "model_config": net.config_dict(), "num_classes": len(labels),
-            "labels": list(labels), "label_set": "test", **feature_meta(spec, DEFAULT_SAMPLE_RATE),
-            "training_corpora": ["synthetic"], "protocol": {"name": "none (untrained test model)"}}
+    meta = CheckpointMeta.for_model(model, list(labels), spec, model_config=net.config_dict(),
+                                    label_set="test", training_corpora=["synthetic"],
+                                    protocol={"name": "none (untrained test model)"})
     if normalization == "fitted":
         g = torch.Generator().manual_seed(seed)
         t = torch.arange(4 * DEFAULT_SAMPLE_RATE) / DEFAULT_SAMPLE_RATE
         wave = 0.3 * torch.sin(2 * torch.pi * 180 * t) + 0.05 * torch.randn(t.shape, generator=g)
         segs = segment_waveform(wave, DEFAULT_SAMPLE_RATE, spec.segment_s or 3.0, spec.hop_s)
         moments = RunningMoments()
-        moments.update(featurize(meta, segs))
-        meta["normalization"] = moments.result()
+        moments.update(featurize(meta.feature, segs, meta.sample_rate))
+        meta.normalization = moments.result()
     else:
-        meta["normalization"] = normalization
-    meta.update(meta_extra or {})
+        meta.normalization = normalization
+    meta = CheckpointMeta.from_dict({**meta.to_dict(), **(meta_extra or {})})
     return save_checkpoint(directory, net, meta)

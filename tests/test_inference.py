@@ -13,13 +13,12 @@ import soundfile as sf
 import torch
 
 from ser_core.audio import Audio, load_audio
-from ser_core.checkpoint import load_checkpoint
+from ser_core.checkpoint import load_checkpoint, prepare_batch
 from ser_core.errors import CheckpointError
 from ser_core.features.segments import aggregate_posteriors, segment_waveform
 from ser_core.inference import (InferenceService, checkpoints_dir, consensus_of,
                                 interactive_threads)
 from ser_core.testing import make_tiny_checkpoint
-from ser_core.training.featurize import prepare_batch
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("acrnn", "glam", "parallel_cnn_transformer", "serct")
@@ -63,7 +62,7 @@ def test_prediction_is_the_trainers_computation(service):
     assert [m.name for m in pred.models] == list(MODELS)
     for m in pred.models:
         entry = service.get(m.name)
-        assert entry.meta["normalization"]["type"] == "mean_std"
+        assert entry.meta.normalization["type"] == "mean_std"
         segs = segment_waveform(audio.waveform, 16000, entry.spec.segment_s, entry.spec.hop_s)
         model, meta = load_checkpoint(entry.path)
         with torch.no_grad():
@@ -200,7 +199,8 @@ def test_cli_json_one_object_per_input(wavs, ckpt_root, capsys):
     assert rc == 0
     results = json.loads(out)
     assert [r["path"] for r in results] == [str(good), str(bad), str(stereo)]
-    assert set(results[0]) == {"path", "duration_s", "sample_rate", "models", "speech"}
+    assert set(results[0]) == {"path", "duration_s", "sample_rate", "models", "consensus", "uncertain",
+                               "threshold", "speech"}
     assert set(results[0]["speech"]) >= {"enough", "fraction", "intervals", "sentence"}
     assert set(results[1]) == {"path", "error"} and "bad.wav" in results[1]["error"]
     assert results[2]["sample_rate"] == 44100 and results[2]["duration_s"] == pytest.approx(3.5)
@@ -302,3 +302,18 @@ def test_service_applies_its_thread_count_in_the_calling_thread(ckpt_root):
     finally:
         torch.set_num_threads(before)
     assert seen == [1]
+
+
+def test_label_union_uses_common_names_so_anger_and_angry_are_one_column():
+    from ser_core.inference import ModelPrediction, label_union, probs_by_label
+
+    def pred(labels, probs):
+        return ModelPrediction(name="m", model="m", checkpoint="", labels=labels, probs=probs,
+                               segment_probs=[probs], segment_starts_s=[0.0], segment_s=None,
+                               aggregation="mean", seconds=0.0)
+
+    a = pred(["anger", "happiness", "calm"], [0.5, 0.3, 0.2])
+    b = pred(["angry", "happy"], [0.9, 0.1])
+    assert label_union([a, b]) == ["angry", "happy", "calm"]
+    assert probs_by_label(a) == {"angry": 0.5, "happy": 0.3, "calm": 0.2}
+    assert consensus_of([a, b]).labels == label_union([a, b])

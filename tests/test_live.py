@@ -105,6 +105,25 @@ def test_analyzer_window_interval_and_quiet_windows():
     assert quiet.prediction is None and "quiet" in quiet.reason.lower()
 
 
+def test_sound_after_a_quiet_window_is_analysed_without_waiting_for_the_interval():
+    now = [0.0]
+    svc = FakeService()
+    an = LiveAnalyzer(svc, window_s=2.0, interval_s=1.0, clock=lambda: now[0])
+    an.feed(webrtc_frames(sine(200, 2.0, amp=1e-5)))
+    assert an.analyze().prediction is None and not svc.calls  # too quiet
+    now[0] = 0.2
+    an.feed(webrtc_frames(sine(200, 0.1, amp=1e-5)))
+    assert not an.due()  # still quiet: the interval rules
+    an.feed(webrtc_frames(sine(200, 0.3)))
+    assert an.due()  # 0.2 s after the last analysis, not 1 s
+    assert an.analyze().prediction is not None
+    now[0] = 0.5
+    an.feed(webrtc_frames(sine(200, 0.3)))
+    assert not an.due()  # sound goes on: back to one analysis per interval
+    now[0] = 1.2
+    assert an.due()
+
+
 class FakeReceiver:
     def __init__(self, batches):
         self.batches = list(batches)

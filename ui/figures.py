@@ -5,6 +5,8 @@ Each builder takes arrays that ``ser_core`` produced and only arranges them for 
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -48,17 +50,67 @@ def _layout(fig: go.Figure, title: str = "", height: int = 300, **kw) -> go.Figu
 
 # -- predictions ----------------------------------------------------------------------------
 
-def probability_bars(labels: Sequence[str], probs: Sequence[float], title: str = "",
-                     height: int = 260) -> go.Figure:
-    """Horizontal bars, most probable on top, each emotion in its colour."""
+def _template() -> dict:
+    """``BASE_LAYOUT``'s template expanded once (plotly.js takes templates as objects)."""
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        import plotly.io as pio
+
+        _TEMPLATE = pio.templates[BASE_LAYOUT["template"]].to_plotly_json()
+    return _TEMPLATE
+
+
+_TEMPLATE: dict | None = None
+
+
+def _assemble(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain trace/layout dicts without plotly's property validation.
+
+    Why: validating a figure property by property is most of a page's server time (the
+    Classify page's seven-model grid took 200 ms to build and serialise, 9 ms this way).
+    Only for figures whose dicts are built here from known-good keys; the Plotly figure
+    reference is the contract.
+    """
+    return go.Figure({"data": data, "layout": {"template": _template(), **layout}}, _validate=False)
+
+
+def _base_layout(title: str, height: int, **kw) -> dict:
+    layout = {**BASE_LAYOUT, **kw}
+    layout.pop("template")
+    if not title and "margin" not in kw:
+        layout["margin"] = {**layout["margin"], "t": 10}
+    return {"title": {"text": title, "x": 0, "font": {"size": 15}}, "height": height, **layout}
+
+
+def _prob_bar(labels: Sequence[str], probs: Sequence[float], axis: str = "") -> dict:
     order = np.argsort(probs)
     labs = [labels[i] for i in order]
     vals = [float(probs[i]) for i in order]
-    fig = go.Figure(go.Bar(x=vals, y=labs, orientation="h", marker_color=[color_of(l) for l in labs],
-                           text=[f"{v:.0%}" for v in vals], textposition="outside",
-                           hovertemplate="%{y}: %{x:.1%}<extra></extra>", cliponaxis=False))
-    fig.update_xaxes(range=[0, 1.12], tickformat=".0%", showgrid=True)
-    return _layout(fig, title, height, showlegend=False)
+    return {"type": "bar", "x": vals, "y": labs, "orientation": "h",
+            "marker": {"color": [color_of(lab) for lab in labs]},
+            "text": [f"{v:.0%}" for v in vals], "textposition": "outside", "cliponaxis": False,
+            "hovertemplate": "%{y}: %{x:.1%}<extra></extra>", "showlegend": False,
+            **({"xaxis": f"x{axis}", "yaxis": f"y{axis}"} if axis else {})}
+
+
+def probability_bars(labels: Sequence[str], probs: Sequence[float], title: str = "",
+                     height: int = 260) -> go.Figure:
+    """Horizontal bars, most probable on top, each emotion in its colour."""
+    layout = _base_layout(title, height, showlegend=False)
+    layout["xaxis"] = {"range": [0, 1.12], "tickformat": ".0%", "showgrid": True}
+    return _assemble([_prob_bar(labels, probs)], layout)
+
+
+@functools.lru_cache(maxsize=16)
+def _grid_layout(titles: tuple[str, ...], cols: int, rows: int, height: int) -> dict:
+    """The subplot grid's layout (axes domains, titles), built once per set of models."""
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles),
+                        horizontal_spacing=0.12, vertical_spacing=0.45 / max(rows, 1))
+    fig.update_xaxes(range=[0, 1.15], tickformat=".0%", showgrid=True)
+    fig.update_annotations(font_size=13)
+    layout = fig.to_dict()["layout"]
+    layout.pop("template", None)
+    return {**layout, **_base_layout("", height, margin=dict(l=10, r=10, t=75, b=10))}
 
 
 def probability_grid(names: Sequence[str], labels: Sequence[Sequence[str]],
@@ -66,21 +118,12 @@ def probability_grid(names: Sequence[str], labels: Sequence[Sequence[str]],
     """Every model's probabilities as small horizontal bar charts in one figure."""
     n = len(names)
     rows = int(np.ceil(n / cols))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"<b>{a}</b><br><sup>{b}</sup>"
-                                                              for a, b in zip(names, subtitles)],
-                        horizontal_spacing=0.12, vertical_spacing=0.45 / max(rows, 1))
-    for i, (labs, ps) in enumerate(zip(labels, probs)):
-        order = np.argsort(ps)
-        ls = [labs[j] for j in order]
-        vs = [float(ps[j]) for j in order]
-        fig.add_trace(go.Bar(x=vs, y=ls, orientation="h", marker_color=[color_of(l) for l in ls],
-                             text=[f"{v:.0%}" for v in vs], textposition="outside", cliponaxis=False,
-                             hovertemplate="%{y}: %{x:.1%}<extra></extra>", showlegend=False),
-                      row=i // cols + 1, col=i % cols + 1)
-    fig.update_xaxes(range=[0, 1.15], tickformat=".0%", showgrid=True)
-    fig.update_annotations(font_size=13)
     most = max((len(l) for l in labels), default=7)
-    return _layout(fig, "", 40 + rows * (80 + 24 * most), margin=dict(l=10, r=10, t=75, b=10))
+    titles = tuple(f"<b>{a}</b><br><sup>{b}</sup>" for a, b in zip(names, subtitles))
+    layout = _grid_layout(titles, cols, rows, 40 + rows * (80 + 24 * most))
+    data = [_prob_bar(labs, ps, "" if i == 0 else str(i + 1))
+            for i, (labs, ps) in enumerate(zip(labels, probs))]
+    return _assemble(data, copy.deepcopy(layout))
 
 
 def timeline(segment_starts_s: Sequence[float], segment_s: float | None, labels: Sequence[str],
@@ -93,22 +136,26 @@ def timeline(segment_starts_s: Sequence[float], segment_s: float | None, labels:
     hop = float(starts[1] - starts[0]) if len(starts) > 1 else seg
     width = min(seg, hop)
     centres = starts + seg / 2
-    fig = go.Figure()
-    for j, lab in enumerate(labels):
-        fig.add_trace(go.Bar(x=centres, y=p[:, j], width=width * 0.96, name=lab,
-                             marker_color=color_of(lab),
-                             hovertemplate=f"{lab}: %{{y:.0%}} (segment centred at %{{x:.1f}} s)<extra></extra>"))
+    data = [{"type": "bar", "x": centres, "y": p[:, j], "width": width * 0.96, "name": lab,
+             "marker": {"color": color_of(lab)},
+             "hovertemplate": f"{lab}: %{{y:.0%}} (segment centred at %{{x:.1f}} s)<extra></extra>"}
+            for j, lab in enumerate(labels)]
     tops = [labels[int(i)] for i in p.argmax(1)]
-    fig.add_trace(go.Scatter(x=centres, y=[1.06] * len(centres), mode="text", text=tops,
-                             textfont=dict(size=11), showlegend=False, hoverinfo="skip"))
+    data.append({"type": "scatter", "x": centres, "y": [1.06] * len(centres), "mode": "text",
+                 "text": tops, "textfont": {"size": 11}, "showlegend": False, "hoverinfo": "skip"})
     end = max(duration_s, float(starts[-1]) + seg)
+    layout = _base_layout(title, 300, legend=dict(orientation="h", y=-0.3), barmode="stack", bargap=0)
+    layout["yaxis"] = {"range": [0, 1.12], "tickformat": ".0%", "title": {"text": "probability"}}
+    layout["xaxis"] = {"title": {"text": f"time (s) · {seg:g} s segments every {hop:g} s"},
+                       "range": [0, end]}
     if end > duration_s + 1e-3:
-        fig.add_vrect(x0=duration_s, x1=end, fillcolor="#888", opacity=0.12, line_width=0,
-                      annotation_text="zero padding", annotation_position="top left")
-    fig.update_layout(barmode="stack", bargap=0)
-    fig.update_yaxes(range=[0, 1.12], tickformat=".0%", title="probability")
-    fig.update_xaxes(title=f"time (s) · {seg:g} s segments every {hop:g} s", range=[0, end])
-    return _layout(fig, title, 300, legend=dict(orientation="h", y=-0.3))
+        layout["shapes"] = [{"type": "rect", "xref": "x", "yref": "paper", "x0": duration_s, "x1": end,
+                             "y0": 0, "y1": 1, "fillcolor": "#888", "opacity": 0.12,
+                             "line": {"width": 0}, "layer": "below"}]
+        layout["annotations"] = [{"text": "zero padding", "xref": "x", "yref": "paper",
+                                  "x": duration_s, "y": 1, "xanchor": "left", "yanchor": "top",
+                                  "showarrow": False}]
+    return _assemble(data, layout)
 
 
 def model_matrix(model_names: Sequence[str], labels: Sequence[str], probs: np.ndarray,
@@ -147,34 +194,43 @@ def waveform(x, sample_rate: int, title: str = "", t0: float = 0.0, color: str =
     y = _np(x).reshape(-1).astype(np.float32)
     if len(y) <= max_points:
         t = t0 + np.arange(len(y)) / sample_rate
-        fig = go.Figure(go.Scatter(x=t, y=y, mode="lines", line=dict(width=1, color=color),
-                                   name=name or "signal"))
+        data = [{"type": "scatter", "x": t, "y": y, "mode": "lines",
+                 "line": {"width": 1, "color": color}, "name": name or "signal"}]
     else:
         chunk = int(np.ceil(len(y) / max_points))
         padded = np.pad(y, (0, chunk * max_points - len(y)), mode="edge").reshape(max_points, chunk)
-        t = t0 + (np.arange(max_points) * chunk + chunk / 2) / sample_rate
-        fig = go.Figure([
-            go.Scatter(x=t, y=padded.min(1), mode="lines", line=dict(width=0.6, color=color),
-                       showlegend=False, hoverinfo="skip"),
-            go.Scatter(x=t, y=padded.max(1), mode="lines", line=dict(width=0.6, color=color),
-                       fill="tonexty", fillcolor=color, name=name or "signal",
-                       hovertemplate="%{x:.3f} s<extra></extra>"),
-        ])
-    fig.update_xaxes(title="time (s)")
-    return _layout(fig, title, height, showlegend=bool(name))
+        t = (t0 + (np.arange(max_points) * chunk + chunk / 2) / sample_rate).astype(np.float32)
+        data = [{"type": "scatter", "x": t, "y": padded.min(1), "mode": "lines",
+                 "line": {"width": 0.6, "color": color}, "showlegend": False, "hoverinfo": "skip"},
+                {"type": "scatter", "x": t, "y": padded.max(1), "mode": "lines",
+                 "line": {"width": 0.6, "color": color}, "fill": "tonexty", "fillcolor": color,
+                 "name": name or "signal", "hovertemplate": "%{x:.3f} s<extra></extra>"}]
+    layout = _base_layout(title, height, showlegend=bool(name))
+    layout["xaxis"] = {"title": {"text": "time (s)"}}
+    return _assemble(data, layout)
 
 
 def overlay(traces: Sequence[tuple[str, np.ndarray, str]], x=None, title: str = "",
             xaxis: str = "", yaxis: str = "", height: int = 260, mode: str = "lines") -> go.Figure:
     """Several curves on one axis: ``(name, y, colour)``."""
-    fig = go.Figure()
+    data = []
     for name, y, color in traces:
         y = _np(y).reshape(-1)
         xs = np.arange(len(y)) if x is None else _np(x)
-        fig.add_trace(go.Scatter(x=xs, y=y, name=name, mode=mode, line=dict(width=1.3, color=color)))
-    fig.update_xaxes(title=xaxis)
-    fig.update_yaxes(title=yaxis)
-    return _layout(fig, title, height, legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+        data.append({"type": "scatter", "x": xs, "y": y, "name": name, "mode": mode,
+                     "line": {"width": 1.3, "color": color}})
+    layout = _base_layout(title, height, legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    layout["xaxis"] = {"title": {"text": xaxis}}
+    layout["yaxis"] = {"title": {"text": yaxis}}
+    return _assemble(data, layout)
+
+
+@functools.lru_cache(maxsize=16)
+def _colorscale(name: str) -> tuple:
+    """A named scale (``"Viridis"``, ``"RdBu_r"``) as plotly.js's ``[[position, colour], ...]``."""
+    from plotly.colors import get_colorscale
+
+    return tuple(tuple(step) for step in get_colorscale(name))
 
 
 def heatmap(z, x=None, y=None, title: str = "", xaxis: str = "time (s)", yaxis: str = "",
@@ -195,13 +251,19 @@ def heatmap(z, x=None, y=None, title: str = "", xaxis: str = "time (s)", yaxis: 
             kw = dict(zmin=zmid - r, zmax=zmid + r)
         else:
             kw = dict(zmin=float(np.percentile(finite, 1)), zmax=float(np.percentile(finite, 99)))
-    fig = go.Figure(go.Heatmap(z=z, x=None if x is None else _np(x), y=None if y is None else _np(y),
-                               colorscale="RdBu_r" if zmid is not None else colorscale,
-                               zmid=None if kw else zmid, colorbar=dict(title=colorbar, thickness=12),
-                               **kw))
-    fig.update_xaxes(title=xaxis)
-    fig.update_yaxes(title=yaxis)
-    return _layout(fig, title, height)
+    trace = {"type": "heatmap", "z": z, "colorscale": [list(c) for c in _colorscale(
+                 "RdBu_r" if zmid is not None else colorscale)],
+             "colorbar": {"title": {"text": colorbar}, "thickness": 12}, **kw}
+    if x is not None:
+        trace["x"] = _np(x)
+    if y is not None:
+        trace["y"] = _np(y)
+    if zmid is not None and not kw:
+        trace["zmid"] = zmid
+    layout = _base_layout(title, height)
+    layout["xaxis"] = {"title": {"text": xaxis}}
+    layout["yaxis"] = {"title": {"text": yaxis}}
+    return _assemble([trace], layout)
 
 
 def filterbank(fb, freqs, title: str = "", height: int = 300) -> go.Figure:

@@ -1,7 +1,7 @@
 """Reading the measured results a checkpoint's metadata carries, for tables and plots.
 
-The trainer writes ``meta["metrics"]`` (``mean``/``std`` over folds, per-``folds`` rows, the
-``test`` fold...) and ``meta["confusion_matrix"]`` (``labels`` plus matrices); other tools may
+The trainer writes ``CheckpointMeta.metrics`` (``mean``/``std`` over folds, per-``folds`` rows,
+the ``test`` fold...) and ``.confusion_matrix`` (``labels`` plus matrices); other tools may
 add nested scopes (per corpus, cross-corpus). :func:`metric_rows` finds every dict holding
 WA/UA/F1 values wherever it sits and names it by its path, so the app shows what was
 measured without knowing every producer's layout.
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 from typing import Any, Iterator
+
+from ser_core.checkpoint import CheckpointMeta
 
 KEYS = ("ua", "wa", "weighted_f1", "macro_f1")
 NAMES = {"ua": "UA", "wa": "WA", "weighted_f1": "WF1", "macro_f1": "MF1"}
@@ -40,10 +42,10 @@ def _walk(obj: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], di
             yield from _walk(v, path + (f"#{name}",))
 
 
-def metric_rows(meta: dict) -> list[dict[str, Any]]:
+def metric_rows(meta: CheckpointMeta) -> list[dict[str, Any]]:
     """One row per measured scope: ``{"scope", "UA", "WA", "WF1", "MF1"}`` in percent, with
     ``± std`` columns where the metadata gives a std for that scope."""
-    metrics = meta.get("metrics") or {}
+    metrics = meta.metrics
     std = metrics.get("std") if isinstance(metrics.get("std"), dict) else {}
     rows = []
     for path, d in _walk(metrics, ()):
@@ -61,9 +63,9 @@ def metric_rows(meta: dict) -> list[dict[str, Any]]:
     return rows
 
 
-def headline_ua(meta: dict) -> float | None:
+def headline_ua(meta: CheckpointMeta) -> float | None:
     """The UA to quote for a checkpoint: mean over folds when present, else the first found."""
-    metrics = meta.get("metrics") or {}
+    metrics = meta.metrics
     mean = metrics.get("mean")
     if isinstance(mean, dict) and _num(mean.get("ua")) is not None:
         return _num(mean.get("ua"))
@@ -73,11 +75,11 @@ def headline_ua(meta: dict) -> float | None:
     return None
 
 
-def confusion_matrices(meta: dict) -> list[tuple[str, list[str], list[list[float]]]]:
+def confusion_matrices(meta: CheckpointMeta) -> list[tuple[str, list[str], list[list[float]]]]:
     """``(title, labels, matrix)`` of every confusion matrix in the metadata."""
-    cm = meta.get("confusion_matrix")
+    cm = meta.confusion_matrix
     out = []
-    labels = list(meta.get("labels") or [])
+    labels = list(meta.labels)
     if isinstance(cm, dict):
         labels = list(cm.get("labels") or labels)
         for k, v in cm.items():
@@ -88,26 +90,19 @@ def confusion_matrices(meta: dict) -> list[tuple[str, list[str], list[list[float
     return out
 
 
-def training_data(meta: dict) -> str:
+def training_data(meta: CheckpointMeta) -> str:
     """A short description of what the checkpoint was trained on."""
-    corpora = meta.get("training_corpora")
-    if not corpora and isinstance(meta.get("corpora"), list):
-        corpora = [c.get("name") if isinstance(c, dict) else str(c) for c in meta["corpora"]]
-    if isinstance(corpora, list):
-        return ", ".join(str(c) for c in corpora if c) or "—"
-    return str(corpora) if corpora else "—"
+    corpora = meta.training_corpora or [c.get("name") for c in meta.corpora]
+    return ", ".join(str(c) for c in corpora if c) or "—"
 
 
-def protocol_name(meta: dict) -> str:
-    p = meta.get("protocol")
-    if isinstance(p, dict):
-        return str(p.get("name") or p)
-    return str(p) if p else "—"
+def protocol_name(meta: CheckpointMeta) -> str:
+    return str(meta.protocol.get("name") or meta.protocol) if meta.protocol else "—"
 
 
-def citations(meta: dict) -> list[str]:
+def citations(meta: CheckpointMeta) -> list[str]:
     out = []
-    for c in meta.get("corpora") or []:
+    for c in meta.corpora:
         if isinstance(c, dict) and c.get("citation"):
             out.append(f"{c.get('name', '')}: {c['citation']}")
     return out

@@ -75,8 +75,14 @@ def _job_checkpoints() -> list[tuple[str, str]]:
 @st.cache_resource(show_spinner="Loading the installed models…", max_entries=1)
 def _load_service(root: str, fingerprint: tuple, jobs: tuple) -> InferenceService:
     del fingerprint  # part of the cache key only
+    from ser_core.backends import default_backend, export_in_background
+
     # the browser that shows the app usually shares these cores: see interactive_threads
-    return InferenceService.from_paths(None, extra=jobs, threads=interactive_threads())
+    backend = default_backend()
+    svc = InferenceService.from_paths(None, extra=jobs, threads=interactive_threads(), backend=backend)
+    if backend == "auto":  # models not exported yet move to onnxruntime when their export is ready
+        export_in_background(svc.models, svc.threads)
+    return svc
 
 
 def models_fingerprint() -> tuple[str, tuple, tuple]:
@@ -91,11 +97,14 @@ def service() -> InferenceService:
 
 def predict_current(svc: InferenceService, clip: Clip) -> ClipPrediction:
     """The prediction for ``clip``, computed once per clip and set of models per session."""
-    key = (clip.id, tuple(svc.names()), id(svc))
+    from ui.my_voice import active_reference
+
+    reference = active_reference()
+    key = (clip.id, tuple(svc.names()), id(svc), id(reference))
     cached = st.session_state.get("_prediction")
     if cached and cached[0] == key:
         return cached[1]
     with st.spinner(f"Running {len(svc)} model(s)…"):
-        pred = svc.predict(clip.audio)
+        pred = svc.predict(clip.audio, reference=reference)
     st.session_state["_prediction"] = (key, pred)
     return pred

@@ -1,12 +1,14 @@
-"""The Train page's form as data: widget values → the CLI arguments a job runs, and the
-progress records of a job → curves. (The jobs service checks the arguments with the real
-CLI parser when the job is submitted.)"""
+"""The Train page's form as data: widget values → the job's parameters
+(:class:`~ser_core.jobs.params.JobParams`, checked by the jobs service when the job is
+submitted), and the progress records of a job → curves."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ser_core.jobs.params import JobParams
 
 JOB_TYPES = {
     "Cross-validation": "cv",
@@ -35,35 +37,22 @@ class TrainRequest:
     def kind(self) -> str:
         return JOB_TYPES[self.job_type]
 
-    def argv(self) -> list[str]:
-        """The arguments after ``python -m ser_core KIND``."""
-        kind = self.kind()
-        args: list[str] = []
-        if kind == "finetune":
-            args += ["--checkpoint", self.checkpoint]
-        else:
-            args += ["--model", self.model]
-        args += ["--corpus", ",".join(self.corpora), "--root", ",".join(self.roots)]
-        if self.labels:
-            args += ["--labels", self.labels]
+    def job(self) -> JobParams:
+        """The job this form describes."""
+        finetune = self.kind() == "finetune"
         protocol = "cross-corpus" if self.job_type.startswith("Cross-corpus") else self.protocol
-        args += ["--protocol", protocol]
-        if protocol == "cross-corpus" and self.test_corpora:
-            args += ["--test-corpora", ",".join(self.test_corpora)]
-        if protocol in ("speaker-kfold", "speaker-dependent-random") and self.folds:
-            args += ["--folds", str(int(self.folds))]
-        if self.epochs:
-            args += ["--epochs", str(int(self.epochs))]
-        if self.max_speakers:
-            args += ["--max-speakers", str(int(self.max_speakers))]
-        if self.device != "auto":
-            args += ["--device", self.device]
-        if kind == "finetune":
-            if self.unfreeze_last:
-                args += ["--unfreeze-last", str(int(self.unfreeze_last))]
-            if self.new_head:
-                args += ["--new-head"]
-        return args
+        return JobParams(
+            kind=self.kind(), model=None if finetune else self.model,
+            checkpoint=self.checkpoint if finetune else None, corpora=tuple(self.corpora),
+            roots=tuple(self.roots), labels=self.labels or None, protocol=protocol,
+            test_corpora=tuple(self.test_corpora) if protocol == "cross-corpus" else (),
+            folds=int(self.folds) if protocol in ("speaker-kfold", "speaker-dependent-random")
+            and self.folds else None,
+            epochs=int(self.epochs) if self.epochs else None,
+            max_speakers=int(self.max_speakers) if self.max_speakers else None,
+            device=None if self.device == "auto" else self.device,
+            unfreeze_last=int(self.unfreeze_last) if finetune and self.unfreeze_last else None,
+            new_head=finetune and self.new_head)
 
 
 def default_root(data_root: str, corpus: str) -> str:

@@ -7,23 +7,22 @@ from pathlib import Path
 import streamlit as st
 
 from ser_core.errors import SerError
+from ser_core.inference import canonical_label
 from ui import figures
 from ui.state import Clip, current_clip, make_clip, service, set_clip
 
 AUDIO_TYPES = ["wav", "flac", "ogg", "oga", "opus", "mp3"]
 # Material Symbols (bundled with Streamlit, so they render without any emoji font)
-ICONS = {"anger": "sentiment_extremely_dissatisfied", "disgust": "sick", "fear": "sentiment_stressed",
-         "happiness": "sentiment_very_satisfied", "joy": "sentiment_very_satisfied",
-         "neutral": "sentiment_neutral", "calm": "sentiment_calm", "sadness": "sentiment_sad",
-         "surprise": "sentiment_excited", "boredom": "sentiment_dissatisfied"}
-_ALIASES = {"angry": "anger", "fearful": "fear", "happy": "happiness", "sad": "sadness",
-            "surprised": "surprise", "disgusted": "disgust", "bored": "boredom"}
+#: keyed by the labels' common names (:func:`ser_core.inference.canonical_label`)
+ICONS = {"angry": "sentiment_extremely_dissatisfied", "disgust": "sick", "fear": "sentiment_stressed",
+         "happy": "sentiment_very_satisfied", "neutral": "sentiment_neutral",
+         "calm": "sentiment_calm", "sad": "sentiment_sad", "surprise": "sentiment_excited",
+         "boredom": "sentiment_dissatisfied", "bored": "sentiment_dissatisfied"}
 
 
 def icon(label: str) -> str:
     """A Markdown icon for an emotion (``:material/...:``), for text that renders Markdown."""
-    key = _ALIASES.get(label.lower(), label.lower())
-    return f":material/{ICONS.get(key, 'theater_comedy')}:"
+    return f":material/{ICONS.get(canonical_label(label).lower(), 'theater_comedy')}:"
 
 
 def default_corpus_root() -> str:
@@ -36,13 +35,15 @@ def default_corpus_root() -> str:
 
 def corpus_folder_input(key: str, label: str = "Corpus folder on this machine") -> str:
     """A folder text box; when it holds several corpora, a choice among them. Returns a path."""
+    from ser_core.data import list_corpora
     from ui.corpora import subfolders
 
     root = st.text_input(label, value=default_corpus_root(), key=f"{key}_root",
                          placeholder="/path/to/ravdess",
-                         help="Any folder of audio files. RAVDESS, Emo-DB, EMOVO, TESS, SAVEE, "
-                              "CREMA-D, ESD, AESDD, IEMOCAP, SEAC in their published layout, or "
-                              "one folder per emotion, are recognised and show the true emotion.")
+                         help=f"Any folder of audio files. The corpora "
+                              f"{', '.join(n for n in list_corpora() if n != 'generic')} in "
+                              "their published layout, or one folder per emotion, are "
+                              "recognised and show the true emotion.")
     subs = subfolders(root) if root else []
     if subs:
         sub = st.radio("Corpus", subs, horizontal=True, key=f"{key}_sub")
@@ -133,8 +134,8 @@ def _corpus_tab(key: str) -> None:
     c1, c2 = st.columns([1, 2])
     emo = c1.selectbox("Emotion", ["any"] + emotions, key=f"{key}_emo") if emotions else "any"
     shown = [c for c in clips if emo == "any" or c[1] == emo]
-    idx = c2.selectbox("File", range(len(shown)), key=f"{key}_file",
-                       format_func=lambda i: _clip_title(root, shown[i]))
+    titles = _clip_titles(root, emo)  # formatted once per folder, not on every rerun
+    idx = c2.selectbox("File", range(len(shown)), key=f"{key}_file", format_func=titles.__getitem__)
     if st.button("Use this clip", key=f"{key}_use", icon=":material/check:"):
         path, label, speaker = shown[idx]
         try:
@@ -144,6 +145,12 @@ def _corpus_tab(key: str) -> None:
             return
         accept_clip(data, Path(path).name, "corpus", f"corpus:{path}", label=label,
                 note=f"speaker {speaker}" if speaker else "")
+
+
+@st.cache_data(show_spinner=False, ttl=300, max_entries=32)
+def _clip_titles(root: str, emotion: str) -> list[str]:
+    clips, _ = list_corpus(root)
+    return [_clip_title(root, c) for c in clips if emotion == "any" or c[1] == emotion]
 
 
 def _clip_title(root: str, c: tuple[str, str | None, str | None]) -> str:
@@ -215,3 +222,20 @@ def installed_models(stop_if_none: bool = True):
         if stop_if_none:
             st.stop()
     return svc
+
+
+def backend_picker(svc) -> None:
+    """What runs the models (features are torch either way): torch eager or onnxruntime."""
+    from ser_core.backends import BACKENDS, backend_name, switch_backend
+
+    choice = st.segmented_control(
+        "Inference backend", BACKENDS, default=None, key="backend_choice",
+        help="auto: onnxruntime once a model's ONNX export is ready (made once, in the "
+             "background, cached in .cache/onnx), else torch. Same answers within 1e-3.")
+    if choice and st.session_state.get("_backend_applied") != choice:
+        with st.spinner(f"Switching to {choice}…"):
+            refused = switch_backend(svc.models, choice, svc.threads)
+        st.session_state["_backend_applied"] = choice
+        for name, why in refused.items():
+            st.warning(f"{name} stays on torch: {why}")
+    st.caption("Models run on: " + ", ".join(f"{m.name} · {backend_name(m)}" for m in svc.models))

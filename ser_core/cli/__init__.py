@@ -31,6 +31,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Namespace entries that are the parser's bookkeeping, not options.
+_INTERNAL = {"handler", "validate", "command", "jobs_action", "runs"}
+
+
+def subcommand_parser(path: tuple[str, ...], parser: argparse.ArgumentParser | None = None):
+    """The parser of ``python -m ser_core PATH...``, or None when this installation lacks it."""
+    parser = parser or build_parser()
+    for name in path:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs or name not in subs[0].choices:
+            return None
+        parser = subs[0].choices[name]
+    return parser
+
+
+def render_options(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                   skip: set[str] = frozenset()) -> list[str]:
+    """The options of ``args`` (parsed by ``parser``) that differ from their defaults, written
+    as the command takes them (``skip``: destinations to leave out)."""
+    out: list[str] = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in skip | _INTERNAL or action.dest == "help":
+            continue
+        value = getattr(args, action.dest, None)
+        if value == action.default or value is None:
+            continue
+        flag = next((o for o in action.option_strings if o.startswith("--")), action.option_strings[0])
+        if isinstance(action, argparse._StoreConstAction):  # --flag, --no-flag
+            if value == action.const:
+                out.append(flag)
+        elif isinstance(value, list):
+            for v in value:
+                out += [flag, str(v)]
+        else:
+            out += [flag, str(value)]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from ser_core.errors import SerError
 

@@ -10,10 +10,11 @@ from ser_core.errors import ConfigError
 
 
 def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    from ser_core.data import list_corpora
+
     g = p.add_argument_group("data")
     g.add_argument("--corpus", required=required, metavar="C[,C2]",
-                   help="corpus name(s): ravdess, emodb, emovo, iemocap, tess, cremad, savee, "
-                        "esd, aesdd, seac, generic")
+                   help=f"corpus name(s): {', '.join(list_corpora())}")
     g.add_argument("--root", required=required, metavar="PATH[,PATH2]",
                    help="root folder of each corpus, in --corpus order")
     g.add_argument("--labels", default=None, metavar="SET",
@@ -93,23 +94,6 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
 
 
-def parse_model_set(items: list[str] | None, flag: str = "--model-set") -> dict[str, Any]:
-    """``["k=v", ...]`` with JSON values (lists become tuples) for ``--model-set`` and
-    ``--feature-set``."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"{flag} {item!r} should look like key=value.")
-        key, value = (s.strip() for s in item.split("=", 1))
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-        if isinstance(out[key], list):
-            out[key] = tuple(out[key])
-    return out
-
-
 def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
     from ser_core.training.recipes import parse_set_options
 
@@ -169,25 +153,6 @@ def command_argv(args: argparse.Namespace, subcommand: str) -> list[str]:
     from_cli = sys.argv and sys.argv[0].replace("\\", "/").endswith("ser_core/__main__.py")
     if from_cli and sys.argv[1:2] == [subcommand]:
         return list(sys.argv[1:])
-    out = [subcommand]
-    for key, value in sorted(vars(args).items()):
-        if key in ("handler", "command") or value is None or value is False or value == []:
-            continue
-        flag = {"recipe_set": "--set", "mixup_alpha": "--mixup"}.get(
-            key, "--" + key.replace("_", "-"))
-        if value is True:
-            if key in ("amp", "deterministic", "freeze_bn_stats"):
-                continue  # defaults; their --no-... forms are recorded when False
-            out.append(flag)
-        elif isinstance(value, list):
-            for v in value:
-                out += [flag, str(v)]
-        else:
-            out += [flag, str(value)]
-    for key, off in (("amp", "--no-amp"), ("deterministic", "--nondeterministic"),
-                     ("freeze_bn_stats", "--no-freeze-bn-stats")):
-        if vars(args).get(key) is False:
-            out.append(off)
-    if vars(args).get("normalize") is False:
-        out = [o for o in out if o != "--normalize"] + ["--no-normalize"]
-    return out
+    from ser_core.cli import render_options, subcommand_parser
+
+    return [subcommand, *render_options(subcommand_parser((subcommand,)), args)]

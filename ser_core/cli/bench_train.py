@@ -59,7 +59,7 @@ def run(args) -> int:
 
     import torch
 
-    from ser_core.cli._training_args import parse_model_set
+    from ser_core.options import parse_settings
     from ser_core.errors import ConfigError
     from ser_core.models import list_models
     from ser_core.training import bench as B
@@ -78,9 +78,9 @@ def run(args) -> int:
         raise ConfigError("--utterances must be >= 2 and --epochs >= 1.")
     if args.corpus:
         from ser_core.training.datasets import load_waveforms
-        from ser_core.training.protocols import load_labelled, parse_corpora, subsample
+        from ser_core.training.protocols import load_corpora, parse_corpora, subsample
 
-        utts, label_set, _ = load_labelled(parse_corpora(args.corpus, args.root or ""), args.labels)
+        utts, label_set, _ = load_corpora(parse_corpora(args.corpus, args.root or ""), args.labels)
         utts = subsample(utts, None, args.utterances, 0)[: args.utterances]
         waves = load_waveforms([u.path for u in utts])
         classes = list(label_set.classes)
@@ -96,7 +96,7 @@ def run(args) -> int:
             try:
                 rows.append(B.bench_model(name, torch.device(device), waves, labels,
                                           epochs=args.epochs, batch_size=args.batch_size,
-                                          model_config=parse_model_set(per_model.get(name)),
+                                          model_config=parse_settings(per_model.get(name), "--model-set"),
                                           amp=args.amp))
             except Exception as exc:  # one model failing must not hide the others' numbers
                 rows.append(B.BenchRow(name, device, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,

@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the subset choice")
     p.add_argument("--out", default=None, metavar="DIR", help="write predictions and results here")
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, validate=validate_args)
 
 
 def validate_args(args) -> None:
@@ -37,7 +37,8 @@ def validate_args(args) -> None:
 
 def run(args) -> int:
     from ser_core.training.progress import _clean
-    from ser_core.training.protocols import evaluate_checkpoint, parse_corpora
+    from ser_core.training.evaluation import evaluate_checkpoint
+    from ser_core.training.protocols import parse_corpora
 
     res = evaluate_checkpoint(args.checkpoint, parse_corpora(args.corpus, args.root),
                               labels=args.labels, device=args.device,

@@ -46,23 +46,10 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def _parse_value(text: str):
-    low = text.lower()
-    if low in ("none", "null"):
-        return None
-    if low in ("true", "false"):
-        return low == "true"
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            pass
-    return text
-
-
 def collect_params(args) -> dict:
     """Config overrides from the command line options."""
     from ser_core.errors import ConfigError
+    from ser_core.options import key_values, parse_value
 
     params = {}
     for opt, field in (("n_fft", "n_fft"), ("hop", "hop_s"), ("win", "win_length_s"),
@@ -76,11 +63,8 @@ def collect_params(args) -> dict:
             flag = "--hop" if name == "hop_s" else "--win"
             raise ConfigError(f"{flag} is in seconds (0.010 for 10 ms), not samples: "
                               f"{params[name]:g} s is too long.")
-    for item in args.param:
-        if "=" not in item:
-            raise ConfigError(f"--param needs NAME=VALUE, not {item!r}.")
-        name, value = item.split("=", 1)
-        params[name.strip().replace("-", "_")] = _parse_value(value.strip())
+    for name, value in key_values(args.param, "--param"):
+        params[name.replace("-", "_")] = parse_value(value)
     return params
 
 

@@ -40,7 +40,7 @@ def register(sub) -> None:
                    help="let frozen groups' batch-norm statistics follow the new data")
     A.add_recipe_args(p)
     A.add_run_args(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, validate=validate_args)
 
 
 def build_options(args):
@@ -75,11 +75,11 @@ def validate_args(args) -> None:
                           "--unfreeze GROUP[,GROUP].")
     from ser_core.training.recipes import recipe_for
 
-    recipe_for(meta["model"], **A.recipe_overrides(args))
+    recipe_for(meta.model, **A.recipe_overrides(args))
 
 
 def run(args) -> int:
-    from ser_core.training.protocols import run_finetune
+    from ser_core.training.finetune import run_finetune
 
     validate_args(args)
     results = run_finetune(build_options(args))

@@ -172,9 +172,11 @@ def _print_job(job) -> None:
 
 # -- handlers -----------------------------------------------------------------------------------
 def _submit(args) -> int:
+    from ser_core.cli._job_args import job_from_argv
     from ser_core.jobs import submit
 
-    job = submit(args.kind, args.args, args.runs, gpus=args.gpus, start_worker=not args.no_worker)
+    job = submit(job_from_argv(args.kind, args.args), args.runs, gpus=args.gpus,
+                 start_worker=not args.no_worker)
     if args.json:
         print(json.dumps(job.to_dict(), indent=2))
     else:

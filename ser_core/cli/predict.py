@@ -31,6 +31,13 @@ def register(sub) -> None:
                    help="no voice activity detection (default: silence is trimmed and segments "
                         "that are mostly silence or padding do not vote)")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"],
+                   help="what runs the models (features are always torch): torch eager, "
+                        "onnxruntime (exported to ONNX once, cached in .cache/onnx) or auto "
+                        "(default, or $SER_BACKEND: onnxruntime where a model exports, else torch)")
+    p.add_argument("--reference", nargs="+", metavar="FILE",
+                   help="\"my voice\": 10-30 s of the same speaker's calm, neutral speech; models "
+                        "that support it (acoustic_stats) classify relative to that voice")
     p.add_argument("--bench", type=int, metavar="N",
                    help="instead of predictions, time N warm runs per input (after one warm-up) of "
                         "decode + every model, and print median and 90th-percentile milliseconds")
@@ -55,7 +62,7 @@ def expand_inputs(items: list[str]) -> list[tuple[str, str | None]]:
     return out
 
 
-def predict_inputs(service, inputs: list[tuple[str, str | None]]) -> list[dict]:
+def predict_inputs(service, inputs: list[tuple[str, str | None]], reference=None) -> list[dict]:
     """The CLI's JSON objects, one per input; user errors become ``{"path", "error"}``."""
     from ser_core.audio import load_audio
     from ser_core.errors import SerError
@@ -67,7 +74,7 @@ def predict_inputs(service, inputs: list[tuple[str, str | None]]) -> list[dict]:
             continue
         try:
             audio = load_audio(path, target_sr=None)
-            results.append(service.predict(audio).as_dict(path))
+            results.append(service.predict(audio, reference=reference).as_dict(path))
         except SerError as exc:
             results.append({"path": path, "error": str(exc)})
     return results
@@ -87,6 +94,11 @@ def format_text(results: list[dict]) -> str:
             ranked = sorted(zip(m["labels"], m["probs"]), key=lambda t: -t[1])
             rest = "  ".join(f"{lab} {p:.2f}" for lab, p in ranked[1:4])
             lines.append(f"  {m['name']:<{width}}  {m['top']:<10} {max(m['probs']):.2f}   ({rest})")
+        cons = r.get("consensus")
+        if cons:
+            note = (f"   not sure (below the threshold {r['threshold']:.2f})" if r.get("uncertain")
+                    else "")
+            lines.append(f"  {'consensus':<{width}}  {cons['top']:<10} {max(cons['probs']):.2f}{note}")
     return "\n".join(lines)
 
 
@@ -125,7 +137,10 @@ def bench_inputs(service, inputs: list[tuple[str, str | None]], repeats: int) ->
 def format_bench(rows: list[dict], service) -> str:
     import torch
 
-    lines = [f"device {service.device}, {torch.get_num_threads()} CPU threads"]
+    from ser_core.backends import backend_name
+
+    used = sorted({backend_name(m) for m in service.models})
+    lines = [f"device {service.device}, {torch.get_num_threads()} CPU threads, backend {'+'.join(used)}"]
     for r in rows:
         lines.append(f"{r['path']} ({r['duration_s']} s), {r['runs']} warm runs: decode + all "
                      f"{len(r['models_ms'])} models median {r['total_ms']['median']} ms, "
@@ -137,6 +152,7 @@ def format_bench(rows: list[dict], service) -> str:
 
 def run(args) -> int:
     from ser_core.errors import CheckpointError, SerError
+    from ser_core.backends import default_backend
     from ser_core.inference import InferenceService, checkpoints_dir
 
     if args.threads:
@@ -145,6 +161,7 @@ def run(args) -> int:
         torch.set_num_threads(int(args.threads))
     inputs = expand_inputs(args.audio)
     service = InferenceService.from_paths(args.checkpoint, device=args.device,
+                                          backend=args.backend or default_backend(),
                                           vad=False if args.no_vad else None)
     if not len(service):
         where = ", ".join(args.checkpoint) if args.checkpoint else str(checkpoints_dir())
@@ -161,7 +178,13 @@ def run(args) -> int:
             raise SerError("no usable input to time.")
         print(json.dumps(rows, indent=2) if args.json else format_bench(rows, service))
         return 0
-    results = predict_inputs(service, inputs)
+    reference = None
+    if args.reference:
+        from ser_core.audio import load_audio
+        from ser_core.reference import SpeakerReference
+
+        reference = SpeakerReference.from_audio([load_audio(f, target_sr=None) for f in args.reference])
+    results = predict_inputs(service, inputs, reference)
     errors = [r for r in results if "error" in r]
     if len(errors) == len(results):
         if len(results) == 1:

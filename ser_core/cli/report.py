@@ -32,6 +32,9 @@ def register(sub) -> None:
     p.add_argument("--loco", action="store_true",
                    help="only the leave-one-corpus-out table (and consensus confusion matrices)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--calibration", action="store_true",
+                   help="also print the calibration of the first folder's consensus.json "
+                        "(printed by default for checkpoints/)")
     p.set_defaults(handler=run)
 
 
@@ -93,4 +96,10 @@ def run(args) -> int:
     if not args.checkpoints and print_loco(False):
         print("\nSpeaker-independent k-fold within the training corpora (mean ± std over folds):\n")
     print(export.markdown_table(dirs))
+    if not args.checkpoints or args.calibration:
+        from ser_core.consensus import calibration_text, load_settings
+
+        text = calibration_text(load_settings(Path((args.checkpoints or ["checkpoints"])[0])))
+        if text:
+            print("\n" + text)
     return 0

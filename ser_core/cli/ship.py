@@ -40,15 +40,16 @@ def run(args) -> int:
     roots = None
     if args.data_root:
         meta = read_meta(Path(args.run) / "checkpoint")
-        roots = {c["name"]: str(Path(args.data_root) / c["name"]) for c in meta.get("corpora", [])}
+        roots = {c["name"]: str(Path(args.data_root) / c["name"]) for c in meta.corpora}
     out = ship_run(args.run, args.name, args.dest, precision=args.precision, data_roots=roots,
                    note=args.note)
     meta = read_meta(out)
     size = sum(f.stat().st_size for f in Path(out).iterdir())
-    print(f"{out}: {meta['model']}, {len(meta['labels'])} classes, weights "
-          f"{meta['precision']['weights']} ({size / 1e6:.1f} MB); UA "
-          f"{100 * meta['metrics']['mean']['ua']:.2f} ± {100 * meta['metrics']['std']['ua']:.2f}")
-    check = meta["precision"].get("check")
+    precision = meta.extra["precision"]
+    print(f"{out}: {meta.model}, {meta.num_classes} classes, weights "
+          f"{precision['weights']} ({size / 1e6:.1f} MB); UA "
+          f"{100 * meta.metrics['mean']['ua']:.2f} ± {100 * meta.metrics['std']['ua']:.2f}")
+    check = precision.get("check")
     if check:
         print("float16 check: " + json.dumps({k: check[k] for k in
                                                ("utterances", "ua_float32", "ua_float16",

@@ -29,11 +29,12 @@ def register(sub) -> None:
                        help="cross-corpus: the corpora to test on (default: the last --corpus)")
         A.add_recipe_args(p)
         A.add_run_args(p)
-        p.set_defaults(handler=run)
+        p.set_defaults(handler=run, validate=validate_args)
 
 
 def build_options(args):
     from ser_core.models import model_class
+    from ser_core.options import parse_settings
     from ser_core.training.protocols import TrainOptions, parse_corpora
 
     model_class(args.model)
@@ -43,9 +44,8 @@ def build_options(args):
         val_speakers=args.val_speakers,
         test_corpora=[c.strip() for c in (args.test_corpora or "").split(",") if c.strip()],
         seed=args.seed, device=args.device, recipe_overrides=A.recipe_overrides(args),
-        model_config=A.parse_model_set(args.model_set),
-        feature_overrides=A.parse_model_set(getattr(args, "feature_set", None),
-                                            flag="--feature-set"),
+        model_config=parse_settings(args.model_set, "--model-set"),
+        feature_overrides=parse_settings(args.feature_set, "--feature-set"),
         max_speakers=args.max_speakers,
         max_utterances=args.max_utterances, amp=args.amp, deterministic=args.deterministic,
         save_fold_checkpoints=args.save_fold_checkpoints,

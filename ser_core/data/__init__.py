@@ -1,8 +1,8 @@
 """Corpora, label sets, evaluation protocols and the feature cache.
 
-- one module per corpus (``ravdess``, ``emodb``, ``emovo``, ``iemocap``, ``tess``, ``cremad``,
-  ``savee``, ``esd``, ``aesdd``, ``seac``, ``generic``), each turning a folder in its
-  authors' layout into :class:`Utterance` records plus a skipped-files report;
+- one module per corpus in :mod:`~ser_core.data.corpora` (found by
+  :mod:`~ser_core.data.registry`; :func:`list_corpora` names them), each turning a folder in
+  its authors' layout into :class:`Utterance` records plus a skipped-files report;
 - :mod:`~ser_core.data.labels`: named, versioned label sets with mapping tables;
 - :mod:`~ser_core.data.splits`: speaker-independent protocols (and one labelled
   speaker-dependent split), checked for leakage, serialisable;

@@ -1,13 +1,18 @@
 """Registry of corpus loaders: ``load_corpus(name, root)`` and ``list_corpora()``.
 
-Each corpus lives in its own module (``ser_core/data/<name>.py``) that defines ``INFO``
-(a :class:`CorpusInfo`) and ``load(root, *, check_audio=True, **options) -> CorpusListing``.
+Each corpus lives in its own module, ``ser_core/data/corpora/<name>.py``, that defines ``INFO``
+(a :class:`CorpusInfo`, with the names it is also known by) and
+``load(root, *, check_audio=True, **options) -> CorpusListing``. Adding a corpus is adding
+such a file: the registry finds every module of that package (they import no torch, so
+reading all of them is cheap).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,22 +20,6 @@ from typing import Any
 from ser_core.data.records import CorpusListing, check_unique_uids
 from ser_core.errors import DatasetError
 
-#: Registered corpus names -> module (imported on first use).
-CORPUS_MODULES = {
-    "ravdess": "ser_core.data.ravdess",
-    "emodb": "ser_core.data.emodb",
-    "emovo": "ser_core.data.emovo",
-    "iemocap": "ser_core.data.iemocap",
-    "tess": "ser_core.data.tess",
-    "cremad": "ser_core.data.cremad",
-    "savee": "ser_core.data.savee",
-    "esd": "ser_core.data.esd",
-    "aesdd": "ser_core.data.aesdd",
-    "seac": "ser_core.data.seac",
-    "generic": "ser_core.data.generic",
-}
-
-ALIASES = {"emo-db": "emodb", "crema-d": "cremad", "crema": "cremad", "emo_db": "emodb"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +34,7 @@ class CorpusInfo:
     citation: str = ""
     license: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    aliases: tuple[str, ...] = ()       # other spellings accepted for ``name``
 
 
 def default_data_root() -> Path | None:
@@ -56,20 +46,31 @@ def default_data_root() -> Path | None:
     return guess if guess.is_dir() else None
 
 
+@functools.lru_cache(maxsize=1)
+def _corpus_modules() -> dict[str, Any]:
+    """Every module of :mod:`ser_core.data.corpora` by corpus name (the generic one last)."""
+    from ser_core.data import corpora
+
+    names = sorted(m.name for m in pkgutil.iter_modules(corpora.__path__))
+    modules = [importlib.import_module(f"{corpora.__name__}.{n}") for n in names]
+    return {m.INFO.name: m for m in sorted(modules, key=lambda m: (m.INFO.name == "generic",
+                                                                   m.INFO.name))}
+
+
 def list_corpora() -> list[str]:
-    return list(CORPUS_MODULES)
+    return list(_corpus_modules())
 
 
 def canonical_name(name: str) -> str:
     key = name.strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in CORPUS_MODULES:
-        raise DatasetError(f"Unknown corpus {name!r}; known corpora: {', '.join(CORPUS_MODULES)}.")
-    return key
+    for corpus, module in _corpus_modules().items():
+        if key == corpus or key in module.INFO.aliases:
+            return corpus
+    raise DatasetError(f"Unknown corpus {name!r}; known corpora: {', '.join(list_corpora())}.")
 
 
 def _module(name: str):
-    return importlib.import_module(CORPUS_MODULES[canonical_name(name)])
+    return _corpus_modules()[canonical_name(name)]
 
 
 def corpus_info(name: str) -> CorpusInfo:

@@ -434,7 +434,7 @@ def first_difference(x: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------
-# cepstra and chroma
+# cepstra (chroma: ser_core.features.chroma; resizing: ser_core.features.resize)
 # --------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=32)
 def _dct_cached(n_mfcc: int, n_mels: int, norm: Optional[str], device: str,
@@ -468,88 +468,6 @@ def mfcc(log_mel: torch.Tensor, n_mfcc: int = 40, norm: Optional[str] = "ortho",
     if lifter > 0:
         out = out * lifter_weights(n_mfcc, lifter, out.device, out.dtype)[:, None]
     return out
-
-
-@functools.lru_cache(maxsize=16)
-def _chroma_cached(sample_rate: int, n_fft: int, n_chroma: int, tuning: float, device: str,
-                   dtype: torch.dtype) -> torch.Tensor:
-    # librosa's chroma filterbank (a constant matrix, computed once per setting).
-    import librosa
-
-    fb = librosa.filters.chroma(sr=sample_rate, n_fft=n_fft, n_chroma=n_chroma, tuning=tuning)
-    return torch.from_numpy(fb).to(device=device, dtype=dtype)
-
-
-def chroma_filterbank(sample_rate: int, n_fft: int, n_chroma: int = 12, tuning: float = 0.0,
-                      device: torch.device | str = "cpu",
-                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Chroma filters ``(n_chroma, n_fft // 2 + 1)`` (``librosa.filters.chroma``)."""
-    return _chroma_cached(int(sample_rate), int(n_fft), int(n_chroma), float(tuning),
-                          str(torch.device(device)), dtype)
-
-
-def chroma(power_spec: torch.Tensor, fb: torch.Tensor, norm: str = "max") -> torch.Tensor:
-    """STFT chromagram ``(..., n_chroma, time)`` from a power spectrogram (seed 002):
-    ``fb @ power_spec`` normalised per frame by :func:`normalize_frames` (``"max"`` is
-    librosa ``chroma_stft``'s ``norm=np.inf``)."""
-    return normalize_frames(torch.matmul(fb, power_spec), norm)
-
-
-def normalize_frames(raw: torch.Tensor, norm: str = "max") -> torch.Tensor:
-    """Scale each frame (column) of ``(..., bins, time)``: ``"max"`` so its largest |value| is
-    1 (frames whose maximum is below the dtype's tiny value are left unscaled, as
-    ``librosa.util.normalize``), ``"l2"`` to unit Euclidean norm, ``"none"`` unchanged."""
-    if norm == "none":
-        return raw
-    if norm == "max":
-        length = raw.abs().amax(dim=-2, keepdim=True)
-    elif norm == "l2":
-        length = raw.square().sum(dim=-2, keepdim=True).sqrt()
-    else:
-        raise ValueError(f"chroma norm must be 'max', 'l2' or 'none', not {norm!r}")
-    tiny = torch.finfo(raw.dtype).tiny
-    return raw / torch.where(length < tiny, torch.ones_like(length), length)
-
-
-# --------------------------------------------------------------------------------------
-# resizing (seed 002) and time interpolation (seed 004)
-# --------------------------------------------------------------------------------------
-def _as_4d(x: torch.Tensor):
-    shape = x.shape
-    return x.reshape((-1, 1) + shape[-2:]), shape
-
-
-def resize_bilinear(x: torch.Tensor, size: int | tuple[int, int],
-                    antialias: bool = True) -> torch.Tensor:
-    """Resize the last two axes ``(..., H, W)`` to ``size`` (``N`` -> ``N x N``) bilinearly.
-
-    ``antialias=True`` low-pass filters when shrinking, as PIL and torchvision's ``Resize``
-    do (``F.interpolate(..., antialias=True)``); ``False`` is plain 4-neighbour bilinear.
-    """
-    hw = (size, size) if isinstance(size, int) else tuple(size)
-    flat, shape = _as_4d(x)
-    out = F.interpolate(flat, size=hw, mode="bilinear", align_corners=False, antialias=antialias)
-    return out.reshape(shape[:-2] + hw)
-
-
-def interpolate_time_nearest(x: torch.Tensor, n_frames: int) -> torch.Tensor:
-    """Nearest-neighbour resampling of the last (time) axis to ``n_frames`` (seed 004):
-    output frame ``j`` is input frame ``floor(j·T_in / n_frames)``."""
-    shape = x.shape
-    flat = x.reshape(-1, 1, shape[-1])
-    out = F.interpolate(flat, size=int(n_frames), mode="nearest")
-    return out.reshape(shape[:-1] + (int(n_frames),))
-
-
-def fix_frames(x: torch.Tensor, n_frames: int) -> torch.Tensor:
-    """Crop or edge-pad the last (time) axis to exactly ``n_frames`` (repeats the last frame)."""
-    t = x.shape[-1]
-    if t == n_frames:
-        return x
-    if t > n_frames:
-        return x[..., :n_frames]
-    idx = torch.arange(n_frames, device=x.device).clamp_(max=t - 1)
-    return x.index_select(-1, idx)
 
 
 def next_pow2(n: int) -> int:

@@ -16,6 +16,7 @@ import torch
 
 from ser_core.features import functional as FF
 from ser_core.features.configs import MelPairConfig
+from ser_core.features.resize import interpolate_time_nearest
 
 RESOLUTIONS = ("short", "long")
 
@@ -52,7 +53,7 @@ def mel_pair_steps(waveform: torch.Tensor, sample_rate: int,
         m = FF.spectrogram(x, n_fft, hop, n_fft, cfg.pair_window, True, cfg.pair_center,
                            "constant", power=2.0, filterbank=fb)
         target = cfg.n_frames_short if r == "short" else cfg.n_frames_long
-        i = FF.interpolate_time_nearest(m, int(target)) if target is not None else m
+        i = interpolate_time_nearest(m, int(target)) if target is not None else m
         sizes[r], mel[r], interp[r] = (n_fft, hop, n_mels), m, i
         log[r] = torch.log(i.clamp_min(cfg.pair_amin))
     return MelPairSteps(cfg, sr, sizes, mel, interp, log)

@@ -33,7 +33,9 @@ from ser_core.features.configs import (ChromaConfig, DeltaConfig, DualLevelConfi
                                        MelConfig, MelPairConfig, Mfcc39Config, MfccConfig,
                                        MfccImageConfig, PreemphasisConfig, SpectralImageConfig,
                                        SpectrogramConfig, WaveformConfig)
+from ser_core.features.functionals import AcousticFunctionalsConfig, acoustic_functionals
 from ser_core.features.mel_pair import mel_pair
+from ser_core.features.resize import fix_frames
 from ser_core.features.spectral_images import chroma_energies, spectral_images
 
 Features = Union[torch.Tensor, dict]
@@ -85,7 +87,7 @@ def _logmel_deltas(x, sr, cfg: DeltaConfig):
 def _mfcc(x, sr, cfg: MfccConfig):
     m = C.mfcc_of(C.log_mel(C.prepare(x, cfg)[1], sr, cfg), cfg)
     if cfg.n_frames is not None:
-        m = FF.fix_frames(m, int(cfg.n_frames))
+        m = fix_frames(m, int(cfg.n_frames))
     return m.unsqueeze(1)
 
 
@@ -94,7 +96,7 @@ def _mfcc_deltas(x, sr, cfg: MfccConfig):
     d = C.delta_of(m, cfg)
     out = torch.cat([m, d, C.delta_of(d, cfg)], dim=-2)
     if cfg.n_frames is not None:
-        out = FF.fix_frames(out, int(cfg.n_frames))
+        out = fix_frames(out, int(cfg.n_frames))
     return out  # a sequence of 39-d vectors: (batch, 39, frames), no channel axis
 
 
@@ -151,6 +153,9 @@ FEATURE_KINDS: dict[str, FeatureKind] = {k.name: k for k in (
     _kind("dual_level", DualLevelConfig, _dual_level, "004 §2.3",
           "{mfcc: (39, T), mel_short: (1, 64, T1), mel_long: (1, 128, T2)}",
           "seed 004's whole input: 39-d MFCC and the mel pair"),
+    _kind("acoustic_functionals", AcousticFunctionalsConfig, acoustic_functionals, "eGeMAPS-like",
+          "(D,)", "utterance statistics: F0, loudness, jitter, shimmer, HNR, spectral balance, "
+          "formant regions, MFCC/Δ, log-mel, voicing (features/functionals.py)"),
 )}
 
 

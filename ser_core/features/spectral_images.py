@@ -14,7 +14,9 @@ import torch
 
 from ser_core.features import chain as C
 from ser_core.features import functional as FF
+from ser_core.features.chroma import chroma_filterbank, normalize_frames
 from ser_core.features.configs import SpectralImageConfig
+from ser_core.features.resize import resize_bilinear
 
 
 @dataclass
@@ -35,11 +37,11 @@ class SpectralImageSteps:
 def chroma_energies(p: torch.Tensor, sample_rate: int, cfg) -> torch.Tensor:
     """Normalised STFT chromagram ``(..., n_chroma, frames)`` of a prepared waveform."""
     sr = sample_rate
-    fb = FF.chroma_filterbank(sr, cfg.fft_size(sr), cfg.n_chroma, cfg.tuning, p.device, p.dtype)
+    fb = chroma_filterbank(sr, cfg.fft_size(sr), cfg.n_chroma, cfg.tuning, p.device, p.dtype)
     raw = FF.spectrogram(p, cfg.fft_size(sr), cfg.hop_samples(sr), cfg.win_samples(sr),
                          cfg.window, cfg.periodic_window, cfg.center, cfg.pad_mode, power=2.0,
                          filterbank=fb)
-    return FF.normalize_frames(raw, getattr(cfg, "chroma_norm", "max"))
+    return normalize_frames(raw, getattr(cfg, "chroma_norm", "max"))
 
 
 def spectral_image_steps(waveform: torch.Tensor, sample_rate: int,
@@ -65,7 +67,7 @@ def spectral_image_steps(waveform: torch.Tensor, sample_rate: int,
         else:  # MFCC of the dB mel, as librosa.feature.mfcc; no second dB step
             feature = C.mfcc_of(FF.power_to_db(feature, ref=1.0, amin=cfg.amin, top_db=cfg.top_db), cfg)
             db = feature
-    image = FF.resize_bilinear(db, int(cfg.size), antialias=cfg.antialias)
+    image = resize_bilinear(db, int(cfg.size), antialias=cfg.antialias)
     return SpectralImageSteps(cfg, int(sample_rate), p, trimmed, feature, db, image)
 
 

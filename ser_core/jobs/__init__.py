@@ -29,7 +29,7 @@ from ser_core.jobs.api import (  # noqa: F401
     wait,
     worker_info,
 )
-from ser_core.jobs.params import KINDS  # noqa: F401
+from ser_core.jobs.params import KINDS, JobParams  # noqa: F401
 from ser_core.jobs.store import (  # noqa: F401
     CANCELLED,
     FAILED,

@@ -20,14 +20,15 @@ from ser_core.jobs.worker import ensure_worker, reconcile, worker_status
 PathLike = str | os.PathLike
 
 
-def submit(kind: str, args: Sequence[str], runs_dir: PathLike | None = None, *,
+def submit(job: params.JobParams, runs_dir: PathLike | None = None, *,
            cwd: PathLike | None = None, env: dict[str, str] | None = None, gpus: int = 1,
            start_worker: bool = True) -> Job:
-    """Queue ``python -m ser_core KIND ARGS...`` and return the queued :class:`Job` at once.
+    """Queue ``python -m ser_core KIND ARGS...`` (``job.kind``, ``job.argv()``) and return the
+    queued :class:`Job` at once.
 
-    ``args`` are checked now with the real CLI parser and cheap checks (model names, corpus
-    folders, checkpoints, output folder); bad ones raise :class:`JobError` (a ``SerError``)
-    with a sentence to show. Without ``--out`` a training job writes to ``runs/jobs/<id>/out``.
+    ``job`` is checked now (:func:`ser_core.jobs.params.validate`: model names, corpus
+    folders, checkpoints, output folder); bad parameters raise :class:`JobError` (a
+    ``SerError``) with a sentence to show. Without ``out`` a job writes to ``runs/jobs/<id>/out``.
     Relative paths are relative to ``cwd`` (default: the current folder), where the job runs.
     ``gpus`` > 1 runs a training job on that many GPUs under ``torchrun``. ``env`` adds
     environment variables for the job. Unless ``start_worker=False``, a detached worker is
@@ -36,12 +37,12 @@ def submit(kind: str, args: Sequence[str], runs_dir: PathLike | None = None, *,
     store = Store(runs_dir)
     cwd = Path(cwd or os.getcwd()).resolve()
     busy = {j.out_dir: j.id for j in store.list((QUEUED, RUNNING)) if j.out_dir}
-    prepared = params.prepare(kind, list(args), store.runs_dir, cwd, busy, gpus=int(gpus))
-    job = store.insert(kind, prepared.argv, prepared.command, str(cwd), dict(env or {}), int(gpus),
-                       prepared.out)
+    prepared = params.validate(job, store.runs_dir, cwd, busy, gpus=int(gpus))
+    queued = store.insert(job.kind, prepared.argv, prepared.command, str(cwd), dict(env or {}),
+                          int(gpus), prepared.out)
     if start_worker:
         ensure_worker(store.runs_dir)
-    return job
+    return queued
 
 
 def list_jobs(runs_dir: PathLike | None = None, statuses: Sequence[str] | None = None,
@@ -155,7 +156,7 @@ def progress_history(job_id: int, runs_dir: PathLike | None = None,
 def list_finished_checkpoints(runs_dir: PathLike | None = None) -> list[dict[str, Any]]:
     """Checkpoints produced by succeeded training jobs, newest job first:
     ``{"job_id", "kind", "finished_at", "checkpoint", "model", "labels", "metrics", "meta"}``
-    (``meta`` is the checkpoint's whole config.json). Checkpoints since deleted are left out."""
+    (``meta``: the checkpoint's :class:`~ser_core.checkpoint.CheckpointMeta`). Checkpoints since deleted are left out."""
     from ser_core.checkpoint import read_meta
     from ser_core.errors import CheckpointError
 
@@ -168,8 +169,8 @@ def list_finished_checkpoints(runs_dir: PathLike | None = None) -> list[dict[str
                 continue
             found.append({"job_id": job.id, "kind": job.kind, "finished_at": job.finished_at,
                           "checkpoint": path, "best": path == job.checkpoint,
-                          "model": meta.get("model"), "labels": meta.get("labels"),
-                          "metrics": meta.get("metrics"), "meta": meta})
+                          "model": meta.model, "labels": meta.labels,
+                          "metrics": meta.metrics, "meta": meta})
     return found
 
 

@@ -92,20 +92,6 @@ def signal_group(pgid: int | None, sig: int) -> bool:
         return False
 
 
-def stop_group(pgid: int | None, grace_s: float = 10.0) -> bool:
-    """SIGTERM the group, wait up to ``grace_s``, then SIGKILL what is left.
-
-    Returns True when no member of the group is left running.
-    """
-    if not group_members(pgid):
-        return True
-    signal_group(pgid, signal.SIGTERM)
-    if wait_group_gone(pgid, grace_s):
-        return True
-    signal_group(pgid, signal.SIGKILL)
-    return wait_group_gone(pgid, 5.0)
-
-
 def wait_group_gone(pgid: int | None, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while True:

@@ -153,8 +153,3 @@ class ACRNN(SERModel):
             ("classifier", [self.classifier]),
         ]
         return groups
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.classifier = nn.Linear(self.config.fc_hidden, num_classes).to(
-            self.classifier.weight.device)
-        self.num_classes = int(num_classes)

@@ -100,9 +100,17 @@ class SERModel(nn.Module):
     def classifier_name(self) -> str:
         return self.layer_groups()[-1][0]
 
+    #: attributes holding the classifier head's ``nn.Linear`` layer(s) (the logits)
+    heads: tuple[str, ...] = ("classifier",)
+
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier head with a fresh one for ``num_classes`` classes."""
-        raise NotImplementedError
+        """Replace the classifier head(s) with fresh ``nn.Linear`` layers for ``num_classes``
+        classes (same inputs, same device)."""
+        for name in self.heads:
+            old = getattr(self, name)
+            setattr(self, name, nn.Linear(old.in_features, num_classes,
+                                          bias=old.bias is not None).to(old.weight.device))
+        self.num_classes = int(num_classes)
 
     # -- config -------------------------------------------------------------------------
     def config_dict(self) -> dict:
@@ -202,3 +210,14 @@ def for_cpu_inference(model: nn.Module) -> nn.Module:
     thread). Logits change only by float rounding (the zoo test checks every model).
     """
     return model.eval().to(memory_format=torch.channels_last)
+
+
+class MfccImageInput:
+    """For a model fed a fixed-size MFCC image (config fields ``n_mfcc`` and ``n_frames``)."""
+
+    def example_input(self, batch_size: int = 2, seconds: float | None = None,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """Random features ``(batch, 1, n_mfcc, n_frames)`` (the size is fixed; ``seconds``
+        is ignored)."""
+        c = self.config
+        return torch.randn(batch_size, 1, c.n_mfcc, c.n_frames, generator=generator)

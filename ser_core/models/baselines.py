@@ -86,10 +86,6 @@ class _WaveformBaseline(SERModel):
     def _new_classifier(self, num_classes: int) -> nn.Linear:
         raise NotImplementedError
 
-    def reset_classifier(self, num_classes: int) -> None:
-        self.classifier = self._new_classifier(num_classes).to(self.classifier.weight.device)
-        self.num_classes = int(num_classes)
-
 
 # -- MLP ------------------------------------------------------------------------------------
 

@@ -328,15 +328,12 @@ class DSLSTM(SERModel):
     def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
         return self._ds_groups() + [("classifier", [self.classifier])]
 
-    def reset_classifier(self, num_classes: int) -> None:
-        dev = self.classifier.weight.device
-        self.classifier = nn.Linear(self.config.hidden, num_classes).to(dev)
-        self.num_classes = int(num_classes)
-
 
 @register_model
 class DualDSLSTM(DSLSTM):
     """Dual-level model: M_LSTM on MFCC + M_DS-LSTM on mel-spectrograms, logits averaged."""
+
+    heads = ("classifier", "mfcc_classifier")
 
     name = "dual_dslstm"
     section = "§2.3, §3.1"
@@ -381,8 +378,3 @@ class DualDSLSTM(DSLSTM):
     def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
         return ([("mfcc_lstm", [self.mfcc_lstm])] + self._ds_groups()
                 + [("classifier", [self.classifier, self.mfcc_classifier])])
-
-    def reset_classifier(self, num_classes: int) -> None:
-        super().reset_classifier(num_classes)
-        dev = self.mfcc_classifier.weight.device
-        self.mfcc_classifier = nn.Linear(self.config.lstm_hidden, num_classes).to(dev)

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ser_core.models.base import InputSpec, SERModel
+from ser_core.models.base import InputSpec, MfccImageInput, SERModel
 from ser_core.models.registry import register_model
 
 #: ``librosa.feature.mfcc(y, sr=16000, n_mfcc=26)`` (the public code's features) expressed as
@@ -154,7 +154,7 @@ class GlobalAwareBlock(nn.Module):
 
 
 @register_model
-class GLAM(SERModel):
+class GLAM(MfccImageInput, SERModel):
     """GLAM on ``(batch, 1, n_mfcc, n_frames)`` MFCC segments."""
 
     name = "glam"
@@ -194,24 +194,12 @@ class GLAM(SERModel):
         x = self.global_aware(x.flatten(2))  # tokens = channels, features = positions
         return self.classifier(F.relu(x).flatten(1))
 
-    def example_input(self, batch_size: int = 2, seconds: float | None = None,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """Random features ``(batch, 1, n_mfcc, n_frames)`` (the size is fixed; ``seconds``
-        is ignored)."""
-        c = self.config
-        return torch.randn(batch_size, 1, c.n_mfcc, c.n_frames, generator=generator)
-
     def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
         groups: list[tuple[str, list[nn.Module]]] = [("stem", [self.conv_freq, self.conv_time])]
         groups += [(f"block{i + 1}", [b]) for i, b in enumerate(self.blocks)]
         groups += [("conv_out", [self.conv_out]), ("global_aware", [self.global_aware]),
                    ("classifier", [self.classifier])]
         return groups
-
-    def reset_classifier(self, num_classes: int) -> None:
-        old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes).to(old.weight.device)
-        self.num_classes = int(num_classes)
 
 
 @register_model

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ser_core.models.base import InputSpec, SERModel
+from ser_core.models.base import InputSpec, MfccImageInput, SERModel
 from ser_core.models.layers import TransformerEncoderLayer
 from ser_core.models.registry import register_model
 
@@ -93,7 +93,7 @@ def _conv_block(c: ParallelCNNTransformerConfig) -> nn.Sequential:
 
 
 @register_model
-class ParallelCNNTransformer(SERModel):
+class ParallelCNNTransformer(MfccImageInput, SERModel):
     """Two parallel conv blocks + transformer encoder on ``(batch, 1, 40, 282)`` MFCC."""
 
     name = "parallel_cnn_transformer"
@@ -129,21 +129,9 @@ class ParallelCNNTransformer(SERModel):
         emb_t = seq.mean(dim=1)
         return self.classifier(torch.cat((emb_a, emb_b, emb_t), dim=1))
 
-    def example_input(self, batch_size: int = 2, seconds: float | None = None,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """Random features ``(batch, 1, n_mfcc, n_frames)`` (the size is fixed; ``seconds``
-        is ignored)."""
-        c = self.config
-        return torch.randn(batch_size, 1, c.n_mfcc, c.n_frames, generator=generator)
-
     def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
         groups: list[tuple[str, list[nn.Module]]] = [("conv_a", [self.conv_a]),
                                                      ("conv_b", [self.conv_b])]
         groups += [(f"encoder{i + 1}", [layer]) for i, layer in enumerate(self.encoder)]
         groups.append(("classifier", [self.classifier]))
         return groups
-
-    def reset_classifier(self, num_classes: int) -> None:
-        old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes).to(old.weight.device)
-        self.num_classes = int(num_classes)

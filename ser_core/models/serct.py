@@ -430,10 +430,6 @@ class SERCT(SERModel):
         groups.append(("classifier", [self.classifier]))
         return groups
 
-    def reset_classifier(self, num_classes: int) -> None:
-        self.classifier = self._new_classifier(num_classes).to(self.classifier.weight.device)
-        self.num_classes = int(num_classes)
-
 
 @dataclass(frozen=True)
 class SERCTVanillaConfig(SERCTConfig):

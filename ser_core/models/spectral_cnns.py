@@ -244,12 +244,6 @@ class SpectralCNN(SERModel):
                      ("bn1", self.bn1), ("fc2", self.fc2)]
         return [(n, [m]) for n, m in order] + [("classifier", [self.classifier])]
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """A new, untrained last FC layer (seed 002: 5 outputs for Greek AESDD)."""
-        self.classifier = nn.Linear(self.config.fc_dims[1], num_classes).to(
-            self.classifier.weight.device)
-        self.num_classes = int(num_classes)
-
 
 @register_model
 class SquirtleNET(SpectralCNN):

@@ -39,6 +39,7 @@ import torch
 import torchaudio.functional as AF
 
 from ser_core.errors import ConfigError
+from ser_core.options import key_values
 
 OPS = ("awgn", "noise", "pitch", "stretch", "reverb", "gain", "band", "speed")
 SEED002_SEMITONES = (-2, -1, 1, 2)
@@ -114,10 +115,8 @@ def parse_augment(spec: str | None) -> AugmentConfig:
                           f"{', '.join(PRESETS)}.")
     cfg = PRESETS[head]
     changes: dict = {}
-    for item in rest:
-        if "=" not in item:
-            raise ConfigError(f"augmentation option {item!r} should look like key=value.")
-        key, value = (s.strip() for s in item.split("=", 1))
+    for key, value in key_values(rest, "augmentation option"):
+        item = f"{key}={value}"
         try:
             if key == "p":
                 changes["p"] = float(value)

@@ -80,15 +80,6 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def broadcast_object(obj, info: DistInfo, src: int = 0):
-    """Send a picklable Python object from ``src`` to every rank (internal, trusted data only)."""
-    if not info.enabled:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
-
-
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA). With ``deterministic``, cuDNN picks
     deterministic kernels (``benchmark`` off); ops without a deterministic kernel still run."""

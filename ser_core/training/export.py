@@ -24,6 +24,7 @@ from shipped checkpoints' metadata, so every number there comes from a file.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import time
@@ -34,7 +35,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from ser_core.checkpoint import load_checkpoint, read_meta, save_checkpoint
+from ser_core.checkpoint import CheckpointMeta, load_checkpoint, read_meta, save_checkpoint
 from ser_core.errors import ConfigError
 from ser_core.training.metrics import (METRIC_KEYS, METRIC_NAMES, classification_metrics,
                                        summarize_folds)
@@ -157,41 +158,43 @@ def ensemble_cv(run_dirs: Sequence[str | Path]) -> dict:
             **cv_breakdown(labels0, rows)}
 
 
-def with_breakdown(meta: dict, labels: Sequence[str], rows: Sequence[dict]) -> dict:
+def with_breakdown(meta: CheckpointMeta, labels: Sequence[str],
+                   rows: Sequence[dict]) -> CheckpointMeta:
     """``meta`` plus ``metrics.per_corpus`` and ``prediction_spread`` from a run's predictions."""
     breakdown = cv_breakdown(labels, rows)
-    return {**meta, "metrics": {**meta.get("metrics", {}), "per_corpus": breakdown["per_corpus"]},
-            "prediction_spread": breakdown["prediction_spread"]}
+    return dataclasses.replace(
+        meta, metrics={**meta.metrics, "per_corpus": breakdown["per_corpus"]},
+        extra={**meta.extra, "prediction_spread": breakdown["prediction_spread"]})
 
 
 # -- half precision -------------------------------------------------------------------------
 
-def fold_test_items(meta: dict, test_speakers: Sequence[str], data_roots: dict | None = None):
+def fold_test_items(meta: CheckpointMeta, test_speakers: Sequence[str], data_roots: dict | None = None):
     """The utterances of ``test_speakers`` (``corpus:speaker``, as in results.json) that the
     checkpoint's label set keeps, as training items (a fold's test set is every such utterance
     of its test speakers). Corpus folders: ``data_roots[name]``, else the root recorded in
     ``meta``, else :func:`~ser_core.data.registry.default_data_root`/name."""
     from ser_core.data.registry import default_data_root
     from ser_core.training.datasets import as_items
-    from ser_core.training.protocols import CorpusArg, load_labelled
+    from ser_core.training.protocols import CorpusArg, load_corpora
 
     default = default_data_root() or Path("../shared/data")
     corpora = []
-    for c in meta.get("corpora") or []:
+    for c in meta.corpora:
         root = (data_roots or {}).get(c["name"]) or c.get("root")
         if not root or not Path(root).is_dir():
             root = str(default / c["name"])
         corpora.append(CorpusArg(c["name"], root))
-    utts, _, _ = load_labelled(corpora, str(meta["label_set"]).split("@")[0])
+    utts, _, _ = load_corpora(corpora, str(meta.label_set).split("@")[0])
     wanted = set(test_speakers)
-    return as_items([u for u in utts if f"{u.corpus}:{u.speaker}" in wanted], list(meta["labels"]))
+    return as_items([u for u in utts if f"{u.corpus}:{u.speaker}" in wanted], meta.labels)
 
 
 def precision_check(checkpoint: str | Path, test_speakers: Sequence[str],
                     data_roots: dict | None = None) -> dict:
     """Evaluate the checkpoint on its fold's test speakers with float32 weights and with
     float16-rounded weights; ``float16_ok`` when the two agree (see module doc)."""
-    from ser_core.training.protocols import evaluate_items
+    from ser_core.training.evaluation import evaluate_items
 
     model32, meta = load_checkpoint(checkpoint)
     model16, _ = load_checkpoint(checkpoint)
@@ -227,9 +230,9 @@ def ship_run(run_dir: str | Path, name: str, dest: str | Path = "checkpoints", *
     meta = read_meta(src)
     results = json.loads((run_dir / "results.json").read_text())
     labels, rows = read_predictions(run_dir)
-    if labels != list(meta["labels"]):
+    if labels != meta.labels:
         raise ConfigError(f"{run_dir}: predictions.csv and the checkpoint disagree on labels.")
-    fold = (meta.get("protocol") or {}).get("fold") or results.get("checkpoint_fold")
+    fold = meta.protocol.get("fold") or results.get("checkpoint_fold")
     record = next((f for f in results.get("folds", []) if f["fold"] == fold), None)
     if record is None:
         raise ConfigError(f"{run_dir}/results.json has no fold {fold!r}.")
@@ -244,15 +247,15 @@ def ship_run(run_dir: str | Path, name: str, dest: str | Path = "checkpoints", *
         raise ConfigError("precision must be auto, float16 or float32.")
     model, _ = load_checkpoint(src)
     meta = with_breakdown(meta, labels, rows)
-    meta["protocol"] = {**meta.get("protocol", {}), "speakers": speakers}
-    meta["precision"] = {"weights": "float16" if half else "float32", "check": check}
+    meta.protocol = {**meta.protocol, "speakers": speakers}
+    meta.extra["precision"] = {"weights": "float16" if half else "float32", "check": check}
     run_json = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    meta["shipped"] = {"name": name, "from_run": run_dir.name, "command": run_json.get("argv")
-                       or run_json.get("command"), "train_seconds": sum(
-                           f.get("train_seconds", 0) for f in results.get("folds", [])),
-                       "note": note}
-    meta.pop("run_dir", None)
-    for c in meta.get("corpora") or []:
+    meta.extra["shipped"] = {"name": name, "from_run": run_dir.name, "command": run_json.get("argv")
+                             or run_json.get("command"), "train_seconds": sum(
+                                 f.get("train_seconds", 0) for f in results.get("folds", [])),
+                             "note": note}
+    meta.extra.pop("run_dir", None)
+    for c in meta.corpora:
         c.pop("root", None)  # a path on the training machine; the loader finds corpora itself
     return save_checkpoint(Path(dest) / name, model, meta, half=half)
 
@@ -266,7 +269,7 @@ def mean_std_text(d: dict | None, key: str) -> str:
     return f"{100 * v['mean']:.1f} ± {100 * v['std']:.1f}"
 
 
-def table_meta(directory: str | Path) -> dict:
+def table_meta(directory: str | Path) -> CheckpointMeta:
     """A shipped checkpoint's metadata, or, for a training run's folder, its best-fold
     checkpoint's metadata completed as :func:`ship_run` would (per-corpus metrics and the
     prediction spread from the run's predictions; weights as trained)."""
@@ -283,19 +286,19 @@ def markdown_table(dirs: Sequence[str | Path]) -> str:
              " weights |", "|---|---|---|---|---|---|---|"]
     for d in dirs:
         meta = table_meta(d)
-        m = meta.get("metrics") or {}
+        m = meta.metrics
         pooled = {k: {"mean": m["mean"][k], "std": m["std"][k]} for k in METRIC_KEYS
                   if k in (m.get("mean") or {})}
-        sp = meta.get("prediction_spread") or {}
+        sp = meta.extra.get("prediction_spread") or {}
         share = (f"{100 * sp['top_share_pred']:.0f} / {100 * sp['top_share_true']:.0f}"
                  if "top_share_pred" in sp else "—")
         name = Path(d).name
-        weights = (meta.get("precision") or {}).get("weights", meta.get("weights_dtype", "?"))
-        scope = "+".join(meta.get("training_corpora") or [])
-        tested = ((meta.get("protocol") or {}).get("params") or {}).get("test_corpora")
+        weights = (meta.extra.get("precision") or {}).get("weights", meta.weights_dtype)
+        scope = "+".join(meta.training_corpora)
+        tested = (meta.protocol.get("params") or {}).get("test_corpora")
         if tested:  # cross-corpus: trained on one set of corpora, tested on others
             scope += " → " + "+".join(tested)
-        scope += f" ({len(meta['labels'])} cl.)"
+        scope += f" ({meta.num_classes} cl.)"
         lines.append(f"| `{name}` | {scope} | {mean_std_text(pooled, 'ua')} | {mean_std_text(pooled, 'wa')} | "
                      f"{mean_std_text(pooled, 'macro_f1')} | {share} | {weights} |")
         per = m.get("per_corpus") or {}

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ser_core.errors import ConfigError
+from ser_core.options import key_values
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "step", "exponential")
@@ -136,19 +137,18 @@ for _name in ("mlp", "lstm", "cnn_bilstm", "cnn"):
     RECIPES[_name] = Recipe(**{**_SERCT, "source": "seed 001 §5.3 (baselines as SERCT)"})
 
 
-def _base_recipe(model_name: str) -> Recipe:
-    if model_name in RECIPES:
-        return RECIPES[model_name]
-    # ablations and variants share their family's recipe: serct_vanilla, serct_cnn, ...
-    for family in sorted(RECIPES, key=len, reverse=True):
-        if model_name.startswith(family + "_"):
-            return RECIPES[family]
-    return Recipe()
+for _name in ("serct_vanilla", "serct_cnn", "serct_nocnn"):  # seed 001's ablations
+    RECIPES[_name] = Recipe(**{**_SERCT, "source": "seed 001 §5.3 (ablations as SERCT)"})
 
 
 def recipe_for(model_name: str, **overrides: Any) -> Recipe:
-    """The model's default recipe with ``overrides`` (``None`` values are ignored)."""
-    base = _base_recipe(model_name)
+    """The recipe registered for ``model_name`` with ``overrides`` (``None`` values are
+    ignored). A model without a registered recipe is an error: a new model registers its own
+    recipe here rather than silently training with defaults."""
+    if model_name not in RECIPES:
+        raise ConfigError(f"no training recipe is registered for model {model_name!r}; "
+                          f"models with recipes: {', '.join(sorted(RECIPES))}.")
+    base = RECIPES[model_name]
     overrides = {k: v for k, v in overrides.items() if v is not None}
     names = {f.name for f in dataclasses.fields(Recipe)}
     unknown = set(overrides) - names
@@ -162,10 +162,8 @@ def parse_set_options(items: list[str] | None) -> dict[str, Any]:
     """``["lr=3e-4", "normalize=true"]`` → typed recipe overrides (types from :class:`Recipe`)."""
     out: dict[str, Any] = {}
     types = {f.name: f.type for f in dataclasses.fields(Recipe)}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r} should look like key=value.")
-        key, value = (s.strip() for s in item.split("=", 1))
+    for key, value in key_values(items, "--set"):
+        item = f"{key}={value}"
         if key not in types:
             raise ConfigError(f"unknown recipe option {key!r}; options are "
                               f"{', '.join(sorted(types))}.")

@@ -64,30 +64,34 @@ def clear(directory: Path | None) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def state_of(key: str, epoch: int, finished: bool, model, opt, sched, stopper, rules,
-             gens: dict[str, torch.Generator], np_rng, **fit: Any) -> dict[str, Any]:
-    """Everything a fold needs to continue after ``epoch`` (``fit``: best weights, history,
-    stop reason, normalisation, ...)."""
-    return {"key": key, "epoch": epoch, "finished": finished, "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict() if sched is not None else None,
-            "stopper": dict(stopper.__dict__),
-            "rules": dict(rules.__dict__) if rules is not None else None,
-            "generators": {name: g.get_state() for name, g in gens.items()},
-            "np_rng": np_rng.bit_generator.state, "torch_rng": torch.get_rng_state(), **fit}
+FIT_FIELDS = ("best_state", "best_epoch", "history", "stop_reason", "abandoned", "normalization")
 
 
-def restore(saved: dict[str, Any], model, opt, sched, stopper, rules,
-            gens: dict[str, torch.Generator], np_rng) -> None:
-    """Put the objects of a fold back into the state :func:`state_of` captured."""
-    model.load_state_dict(saved["model"])
-    opt.load_state_dict(saved["optimizer"])
-    if sched is not None and saved.get("scheduler") is not None:
-        sched.load_state_dict(saved["scheduler"])
-    stopper.__dict__.update(saved["stopper"])
-    if rules is not None and saved.get("rules") is not None:
-        rules.__dict__.update(saved["rules"])
-    for name, g in gens.items():
-        g.set_state(saved["generators"][name])
-    np_rng.bit_generator.state = saved["np_rng"]
+def state_of(key: str, epoch: int, finished: bool, st) -> dict[str, Any]:
+    """Everything a fold (``st``: the trainer's ``_FitState``) needs to continue after ``epoch``."""
+    return {"key": key, "epoch": epoch, "finished": finished, "model": st.model.state_dict(),
+            "optimizer": st.opt.state_dict(),
+            "scheduler": st.sched.state_dict() if st.sched is not None else None,
+            "stopper": dict(st.stopper.__dict__),
+            "rules": dict(st.rules.__dict__) if st.rules is not None else None,
+            "generators": {n: getattr(st, n).get_state() for n in ("gen", "aug_gen", "mix_gen")},
+            "np_rng": st.mix_rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+            **{f: getattr(st, f) for f in FIT_FIELDS}}
+
+
+def restore(saved: dict[str, Any], st) -> int:
+    """Put a fold's objects back into the state :func:`state_of` captured; returns its epoch."""
+    st.model.load_state_dict(saved["model"])
+    st.opt.load_state_dict(saved["optimizer"])
+    if st.sched is not None and saved.get("scheduler") is not None:
+        st.sched.load_state_dict(saved["scheduler"])
+    st.stopper.__dict__.update(saved["stopper"])
+    if st.rules is not None and saved.get("rules") is not None:
+        st.rules.__dict__.update(saved["rules"])
+    for n in ("gen", "aug_gen", "mix_gen"):
+        getattr(st, n).set_state(saved["generators"][n])
+    st.mix_rng.bit_generator.state = saved["np_rng"]
     torch.set_rng_state(saved["torch_rng"])  # dropout
+    for f in FIT_FIELDS:
+        setattr(st, f, saved[f])
+    return int(saved["epoch"])

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
-import json
 import shutil
 import time
 from pathlib import Path
@@ -137,7 +136,3 @@ class RunDir:
                 shutil.rmtree(dst)
             shutil.copytree(src, dst)
         return dst
-
-
-def read_results(path: str | Path) -> dict:
-    return json.loads((Path(path) / "results.json").read_text())

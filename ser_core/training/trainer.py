@@ -9,7 +9,7 @@ What it does, per fold (``Trainer.fit``):
 * trains on *segments* (``model.input_spec.segment_s`` / ``hop_s``; every segment carries its
   utterance's label) drawn from a :class:`~ser_core.training.datasets.SegmentBank` that
   lives on the training device; features are computed on the device in batches
-  (:mod:`ser_core.training.featurize`) and cached for the whole run when the training batch
+  (:mod:`ser_core.checkpoint.inputs`) and cached for the whole run when the training batch
   needs no augmentation (validation/test features are always cached);
 * on-the-fly augmentation (``recipe.augment``) touches training batches only, and so does
   mixup (``recipe.mixup_alpha``, on the features after normalisation; :func:`mixup_batch`);
@@ -23,18 +23,18 @@ What it does, per fold (``Trainer.fit``):
   keeps the best epoch's weights;
 * feature normalisation (``recipe.normalize``, ACRNN's training-set mean/std): statistics
   from the training split's segments only (clean, un-augmented features), applied to every
-  split and saved in the checkpoint (details in :mod:`ser_core.training.featurize`)::
+  split and saved in the checkpoint (details in :mod:`ser_core.checkpoint.inputs`)::
 
-      meta["normalization"] = null    # or
+      meta.normalization = None    # or
       {"type": "mean_std", "over": ["segments", "time"], "eps": 1e-5,
        "inputs": {"x": {"shape": [3, 40], "mean": [[...], ...], "std": [[...], ...]}}}
 
   ``"x"`` names a single-tensor input; dict inputs use their keys. For an input
   ``(batch, *S, time)`` mean/std have shape ``S`` and are applied as
-  ``(x - mean[..., None]) / (std[..., None] + eps)``. Training and inference both go through
-  :func:`ser_core.training.featurize.prepare_batch(meta, segments)
-  <ser_core.training.featurize.prepare_batch>` (features of ``meta["feature"]`` on the
-  segments' device, then ``meta["normalization"]``), so they cannot drift apart;
+  ``(x - mean[..., None]) / (std[..., None] + eps)``. Training and inference both compute the
+  features of the checkpoint's ``feature`` on the segments' device, then apply its
+  ``normalization``, with the functions of :mod:`ser_core.checkpoint.inputs`
+  (:func:`~ser_core.checkpoint.prepare_batch` at inference), so they cannot drift apart;
 * under ``torchrun`` (``WORLD_SIZE > 1``) the model is wrapped in DistributedDataParallel and
   each rank trains on its shard of each epoch's batches (:mod:`~ser_core.training.distributed`).
 
@@ -46,27 +46,27 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
-import math
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ser_core.errors import ConfigError
+from ser_core.checkpoint import inputs as fz
+from ser_core.checkpoint.meta import FeatureMeta
 from ser_core.features.segments import aggregate_posteriors
 from ser_core.models import create_model, set_trainable_groups
 from ser_core.models.base import InputSpec, SERModel
-from ser_core.training import featurize as fz
 from ser_core.training import resume
 from ser_core.training.augment import augment_batch, parse_augment
 from ser_core.training.datasets import SegmentBank
 from ser_core.training.distributed import DistInfo
 from ser_core.training.metrics import classification_metrics
+from ser_core.training.optimization import (TrainModule, build_optimizer, build_scheduler,
+                                            class_weights, mixup_batch)
 from ser_core.training.progress import Progress
 from ser_core.training.recipes import Recipe
 from ser_core.training.stopping import EarlyStopping, Seed002Rules
@@ -104,96 +104,6 @@ class FitResult:
     trainable_groups: list[str] = field(default_factory=list)
 
 
-class TrainModule(nn.Module):
-    """``forward(x, y) -> (loss, logits)``: the model plus its loss, so that DDP sees one
-    forward. Uses the model's own ``loss(x, y)`` when it defines one (seed 004's dual model:
-    the mean of both branches' cross-entropies); class weights reach it when its ``loss``
-    accepts ``weight``."""
-
-    def __init__(self, model: SERModel, class_weight: torch.Tensor | None,
-                 label_smoothing: float = 0.0, mixup: bool = False) -> None:
-        super().__init__()
-        self.model = model
-        self.register_buffer("class_weight", class_weight if class_weight is not None else None,
-                             persistent=False)
-        self.label_smoothing = label_smoothing
-        own = getattr(model, "loss", None)
-        self._own_loss = own if callable(own) else None
-        self._own_takes_weight = bool(own) and "weight" in inspect.signature(own).parameters
-        if mixup and self._own_loss is not None:
-            raise ConfigError(f"mixup is not supported for {type(model).__name__}, which "
-                              "computes its own loss; use mixup_alpha=0.")
-
-    def forward(self, x, y, y_mix: torch.Tensor | None = None, lam: float = 1.0):
-        """``y_mix``/``lam``: targets of a mixup batch (``x`` already mixed); the loss is
-        ``lam CE(y) + (1 - lam) CE(y_mix)``."""
-        if self._own_loss is not None:  # never with y_mix: refused in __init__
-            if self._own_takes_weight:
-                return self._own_loss(x, y, weight=self.class_weight)
-            return self._own_loss(x, y)
-        logits = self.model(x)
-        loss = F.cross_entropy(logits.float(), y, weight=self.class_weight,
-                               label_smoothing=self.label_smoothing)
-        if y_mix is not None:
-            loss = lam * loss + (1.0 - lam) * F.cross_entropy(
-                logits.float(), y_mix, weight=self.class_weight,
-                label_smoothing=self.label_smoothing)
-        return loss, logits
-
-
-def mixup_batch(x, y: torch.Tensor, alpha: float, rng: np.random.Generator,
-                gen: torch.Generator):
-    """Mixup (Zhang et al., 2018) as GLAM's public code applies it: one ``lam ~ Beta(alpha,
-    alpha)`` per batch, each example mixed with the batch's example at a random permutation
-    (``x`` a tensor, or a dict of tensors mixed alike). Returns the mixed inputs, the
-    permuted targets and ``lam``. No library in the stack has it for plain tensors
-    (torchvision's ``MixUp`` wants one-hot image batches), hence here."""
-    lam = float(rng.beta(alpha, alpha))
-    perm = torch.randperm(y.shape[0], generator=gen).to(y.device)
-
-    def mix(t: torch.Tensor) -> torch.Tensor:
-        return lam * t + (1.0 - lam) * t[perm]
-
-    mixed = {k: mix(v) for k, v in x.items()} if isinstance(x, dict) else mix(x)
-    return mixed, y[perm], lam
-
-
-def class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """``n / (K · n_c)`` for classes present; 0 for classes absent from training."""
-    counts = torch.bincount(y.cpu(), minlength=num_classes).double()
-    present = counts > 0
-    k = int(present.sum())
-    w = torch.zeros(num_classes, dtype=torch.float64)
-    w[present] = counts.sum() / (k * counts[present])
-    return w.float()
-
-
-def build_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
-                               weight_decay=recipe.weight_decay)
-    if recipe.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-
-
-def build_scheduler(opt: torch.optim.Optimizer, recipe: Recipe):
-    """Stepped once per epoch. ``step``: x gamma every ``step_size`` epochs; ``exponential``:
-    x gamma per epoch; both floored at ``min_lr``."""
-    if recipe.scheduler == "none":
-        return None
-    floor = recipe.min_lr / recipe.lr
-
-    def factor(epoch: int) -> float:
-        if recipe.scheduler == "step":
-            f = recipe.gamma ** (epoch // max(1, recipe.step_size))
-        else:
-            f = recipe.gamma ** epoch
-        return max(f, floor)
-
-    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-
 class Trainer:
     """Trains and evaluates one model configuration on the utterances of a
     :class:`SegmentBank` (one instance serves all folds of a run)."""
@@ -218,13 +128,8 @@ class Trainer:
         self.dist = dist_info or DistInfo()
         self.progress = progress or Progress(None, active=False)
         self.augment = parse_augment(recipe.augment)
-        self.meta_spec = {"input_spec": {"feature": spec.feature, "params": dict(spec.params),
-                                         "segment_s": spec.segment_s, "hop_s": spec.hop_s,
-                                         "aggregation": spec.aggregation},
-                          "feature": {"kind": spec.feature,
-                                      "config": dict(feature_params if feature_params is not None
-                                                     else spec.params)},
-                          "sample_rate": self.sample_rate}
+        self.feature = FeatureMeta.resolved(
+            spec.feature, spec.params if feature_params is None else feature_params)
         self._cache = None  # features of every segment, or False when too large
         self.resume_dir, self.resume_key = None, ""  # set by the protocol: see training.resume
         if feature_cache_bytes is None:
@@ -240,9 +145,9 @@ class Trainer:
             wave = augment_batch(wave, self.sample_rate, self.augment, augment_gen)
         if self.bank.fixed_len is None:
             lens = self.bank.seg_len[seg_idx.to(self.bank.device)].tolist()
-            return fz.featurize_list(self.meta_spec, [w[:n] for w, n in zip(wave, lens)],
+            return fz.featurize_list(self.feature, [w[:n] for w, n in zip(wave, lens)],
                                      self.sample_rate)
-        return fz.featurize(self.meta_spec, wave, self.sample_rate)
+        return fz.featurize(self.feature, wave, self.sample_rate)
 
     def _bytes_per_segment(self) -> int:
         probe = self._featurize_segments(torch.arange(min(2, self.bank.n_segments)))
@@ -395,8 +300,34 @@ class Trainer:
         running statistics and dropout do not change), ``fixed_normalization`` (use these
         statistics, e.g. the checkpoint's, instead of computing them; ``{}`` = none).
         """
+        st = self._start_fit(fold, train_utts, epochs, init_state, init_num_classes, reset_head,
+                             trainable_groups, fixed_normalization, freeze_bn_stats)
+        t_fit = time.time()
+        start, finished = 1, False
+        saved = resume.load(self.resume_dir, fold, self.resume_key)
+        if saved is not None:  # continue after the last completed epoch
+            start, finished = resume.restore(saved, st) + 1, saved["finished"]
+            self.progress.line(f"fold {fold + 1}: resumed after epoch {start - 1}"
+                               f"{' (finished)' if finished else ''}")
+        for epoch in range(start, start if finished else st.epochs + 1):
+            finished = self._epoch(st, epoch, val_utts) or epoch == st.epochs
+            if self.resume_dir is not None and (not self.dist.enabled or self.dist.is_main):
+                resume.save(self.resume_dir, fold, resume.state_of(self.resume_key, epoch,
+                                                                   finished, st))
+            if finished:
+                break
+        st.model.load_state_dict(st.best_state)
+        st.model.eval()
+        return FitResult(model=st.model, best_epoch=st.best_epoch, history=st.history,
+                         stop_reason=st.stop_reason, normalization=st.normalization,
+                         abandoned=st.abandoned, train_seconds=time.time() - t_fit,
+                         epochs_run=len(st.history), train_utterances=len(train_utts),
+                         train_segments=len(st.train_segs), trainable_groups=st.trainable)
+
+    def _start_fit(self, fold, train_utts, epochs, init_state, init_num_classes, reset_head,
+                   trainable_groups, fixed_normalization, freeze_bn_stats) -> "_FitState":
+        """Seeded model, normalisation, loss, optimiser, schedule and generators of a fold."""
         r = self.recipe
-        epochs = r.epochs if epochs is None else int(epochs)
         fold_seed = self.seed * 1000 + fold
         torch.manual_seed(fold_seed)
         np.random.seed(fold_seed % 2**32)
@@ -413,8 +344,8 @@ class Trainer:
             normalization = self.compute_normalization(train_segs) if r.normalize else None
         frozen_modules = []
         if trainable_groups is not None and freeze_bn_stats:
-            keep = set(trainable)
-            frozen_modules = [m for n, mods in model.layer_groups() if n not in keep for m in mods]
+            frozen_modules = [m for n, mods in model.layer_groups() if n not in set(trainable)
+                              for m in mods]
         weight = (class_weights(seg_y, self.num_classes).to(self.device)
                   if r.balance == "weighted_loss" else None)
         module = TrainModule(model, weight, r.label_smoothing,
@@ -427,117 +358,124 @@ class Trainer:
                          else None, find_unused_parameters=True)
         params = [p for p in model.parameters() if p.requires_grad]
         opt = build_optimizer(params, r)
-        sched = build_scheduler(opt, r)
-        stopper = EarlyStopping(r.monitor, r.patience)
-        rules = Seed002Rules() if r.seed002_rules else None
-        gen = torch.Generator().manual_seed(fold_seed)
-        aug_gen = torch.Generator().manual_seed(fold_seed + 7919)
-        mix_gen = torch.Generator().manual_seed(fold_seed + 104729)
-        mix_rng = np.random.default_rng(fold_seed + 104729)
-        best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        best_epoch, history, stop_reason, abandoned = 0, [], "max_epochs", None
-        t_fit = time.time()
-        start, finished = 1, False
-        saved = resume.load(self.resume_dir, fold, self.resume_key)
-        gens = {"gen": gen, "aug": aug_gen, "mix": mix_gen}
-        if saved is not None:  # continue after the last completed epoch
-            resume.restore(saved, model, opt, sched, stopper, rules, gens, mix_rng)
-            best_state, best_epoch, history = saved["best_state"], saved["best_epoch"], saved["history"]
-            stop_reason, abandoned, finished = saved["stop_reason"], saved["abandoned"], saved["finished"]
-            normalization, start = saved["normalization"], saved["epoch"] + 1
-            self.progress.line(f"fold {fold + 1}: resumed after epoch {saved['epoch']}"
-                               f"{' (finished)' if finished else ''}")
+        return _FitState(
+            fold=fold, epochs=r.epochs if epochs is None else int(epochs), model=model,
+            runner=runner, params=params, opt=opt, sched=build_scheduler(opt, r),
+            stopper=EarlyStopping(r.monitor, r.patience),
+            rules=Seed002Rules() if r.seed002_rules else None, normalization=normalization,
+            frozen_modules=frozen_modules, trainable=trainable, train_segs=train_segs,
+            seg_y=seg_y, gen=torch.Generator().manual_seed(fold_seed),
+            aug_gen=torch.Generator().manual_seed(fold_seed + 7919),
+            mix_gen=torch.Generator().manual_seed(fold_seed + 104729),
+            mix_rng=np.random.default_rng(fold_seed + 104729),
+            best_state=copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()}))
 
-        def snapshot(epoch: int) -> None:
-            if self.resume_dir is not None and (not self.dist.enabled or self.dist.is_main):
-                resume.save(self.resume_dir, fold, resume.state_of(
-                    self.resume_key, epoch, finished, model, opt, sched, stopper, rules, gens,
-                    mix_rng, best_state=best_state, best_epoch=best_epoch, history=history,
-                    stop_reason=stop_reason, abandoned=abandoned, normalization=normalization))
-
-        for epoch in range(start, (start if finished else epochs + 1)):
-            t0 = time.time()
-            model.train()
-            for m in frozen_modules:
-                m.eval()
-            order = self._epoch_order(train_segs, seg_y, gen)
-            bs = r.batch_size
-            batches = [order[i:i + bs] for i in range(0, len(order), bs)]
-            if len(batches) > 1 and len(batches[-1]) < 2:  # BatchNorm needs 2 per batch
-                batches = batches[:-1]
-            total, count = 0.0, 0
-            lr = opt.param_groups[0]["lr"]
-            for step, idx in enumerate(batches, 1):
-                x = fz.apply_normalization(self.features(idx, aug_gen), normalization)
-                y = self.bank.seg_y(idx).to(self.device)
-                if r.mixup_alpha > 0:
-                    x, y_mix, lam = mixup_batch(x, y, r.mixup_alpha, mix_rng, mix_gen)
-                else:
-                    y_mix, lam = None, 1.0
-                with self._autocast():
-                    loss, _ = runner(x, y, y_mix, lam)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if r.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(params, r.grad_clip)
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-                count += len(idx)
-                self.progress.step(fold, epoch, step, len(batches), total / max(count, 1), lr, t0)
-            train_loss = total / max(count, 1)
-            train_s = time.time() - t0
-            if sched is not None:
-                sched.step()
-            val = self.evaluate(model, val_utts, normalization) if len(val_utts) else None
-            val_summary = None
-            if val is not None:
-                val_summary = {"loss": val.loss, **{k: val.metrics[k] for k in
-                                                    ("wa", "ua", "weighted_f1", "macro_f1")}}
-                value = val.loss if r.monitor == "loss" else val.metrics[r.monitor]
+    def _train_epoch(self, st: "_FitState", epoch: int, t0: float) -> tuple[float, int, float]:
+        """One pass over the training segments: ``(mean loss, segments, learning rate)``."""
+        r = self.recipe
+        st.model.train()
+        for m in st.frozen_modules:
+            m.eval()
+        order = self._epoch_order(st.train_segs, st.seg_y, st.gen)
+        batches = [order[i:i + r.batch_size] for i in range(0, len(order), r.batch_size)]
+        if len(batches) > 1 and len(batches[-1]) < 2:  # BatchNorm needs 2 per batch
+            batches = batches[:-1]
+        total, count = 0.0, 0
+        lr = st.opt.param_groups[0]["lr"]
+        for step, idx in enumerate(batches, 1):
+            x = fz.apply_normalization(self.features(idx, st.aug_gen), st.normalization)
+            y = self.bank.seg_y(idx).to(self.device)
+            if r.mixup_alpha > 0:
+                x, y_mix, lam = mixup_batch(x, y, r.mixup_alpha, st.mix_rng, st.mix_gen)
             else:
-                value = train_loss if r.monitor == "loss" else -train_loss
-                stopper.mode = "min" if r.monitor == "loss" else "max"
-            is_best = stopper.step(epoch, value)
-            if is_best:
-                best_epoch = epoch
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            dt = time.time() - t0
-            self.progress.epoch_finished(dt)
-            rec = {"epoch": epoch, "train_loss": train_loss, "val": val_summary, "best": is_best,
-                   "lr": lr, "epoch_s": round(dt, 3), "train_s": round(train_s, 3),
-                   "train_segments": count}
-            history.append(rec)
-            self.progress.emit("epoch_end", fold=fold, epochs=epochs, eta_s=self.progress.eta(),
-                               **rec)
-            vtxt = (f" val loss {val.loss:.4f} UA {100 * val.metrics['ua']:.1f}% "
-                    f"WA {100 * val.metrics['wa']:.1f}%") if val is not None else ""
-            self.progress.line(f"fold {fold + 1} epoch {epoch}/{epochs} loss {train_loss:.4f}"
-                               f"{vtxt}{' *' if is_best else ''} ({dt:.1f} s)")
-            if rules is not None and val is not None:
-                verdict = rules.check(epoch, val.loss, val.metrics["macro_f1"])
-                if verdict is not None:
-                    stop_reason = verdict[1]
-                    if verdict[0] == "abandon":
-                        abandoned = verdict[1]
-                    self.progress.emit("early_stop", fold=fold, epoch=epoch, reason=stop_reason)
-                    finished = True
-            if not finished and stopper.should_stop:
-                stop_reason = "patience"
-                self.progress.emit("early_stop", fold=fold, epoch=epoch, reason="patience")
-                finished = True
-            finished = finished or epoch == epochs
-            snapshot(epoch)
-            if finished:
-                break
-        model.load_state_dict(best_state)
-        model.eval()
-        return FitResult(model=model, best_epoch=best_epoch, history=history,
-                         stop_reason=stop_reason, normalization=normalization,
-                         abandoned=abandoned, train_seconds=time.time() - t_fit,
-                         epochs_run=len(history), train_utterances=len(train_utts),
-                         train_segments=len(train_segs), trainable_groups=trainable)
+                y_mix, lam = None, 1.0
+            with self._autocast():
+                loss, _ = st.runner(x, y, y_mix, lam)
+            st.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if r.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(st.params, r.grad_clip)
+            st.opt.step()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+            self.progress.step(st.fold, epoch, step, len(batches), total / max(count, 1), lr, t0)
+        return total / max(count, 1), count, lr
+
+    def _epoch(self, st: "_FitState", epoch: int, val_utts: Sequence[int]) -> bool:
+        """Train one epoch, validate, keep the best weights, report; True: stop here."""
+        r, t0 = self.recipe, time.time()
+        train_loss, count, lr = self._train_epoch(st, epoch, t0)
+        train_s = time.time() - t0
+        if st.sched is not None:
+            st.sched.step()
+        val = self.evaluate(st.model, val_utts, st.normalization) if len(val_utts) else None
+        val_summary = None
+        if val is not None:
+            val_summary = {"loss": val.loss, **{k: val.metrics[k] for k in
+                                                ("wa", "ua", "weighted_f1", "macro_f1")}}
+            value = val.loss if r.monitor == "loss" else val.metrics[r.monitor]
+        else:
+            value = train_loss if r.monitor == "loss" else -train_loss
+            st.stopper.mode = "min" if r.monitor == "loss" else "max"
+        is_best = st.stopper.step(epoch, value)
+        if is_best:
+            st.best_epoch = epoch
+            st.best_state = {k: v.detach().cpu().clone() for k, v in st.model.state_dict().items()}
+        dt = time.time() - t0
+        self.progress.epoch_finished(dt)
+        rec = {"epoch": epoch, "train_loss": train_loss, "val": val_summary, "best": is_best,
+               "lr": lr, "epoch_s": round(dt, 3), "train_s": round(train_s, 3),
+               "train_segments": count}
+        st.history.append(rec)
+        self.progress.emit("epoch_end", fold=st.fold, epochs=st.epochs,
+                           eta_s=self.progress.eta(), **rec)
+        vtxt = (f" val loss {val.loss:.4f} UA {100 * val.metrics['ua']:.1f}% "
+                f"WA {100 * val.metrics['wa']:.1f}%") if val is not None else ""
+        self.progress.line(f"fold {st.fold + 1} epoch {epoch}/{st.epochs} loss {train_loss:.4f}"
+                           f"{vtxt}{' *' if is_best else ''} ({dt:.1f} s)")
+        return self._should_stop(st, epoch, val)
+
+    def _should_stop(self, st: "_FitState", epoch: int, val: EvalResult | None) -> bool:
+        """Seed 002's rules (when asked) and early-stopping patience."""
+        if st.rules is not None and val is not None:
+            verdict = st.rules.check(epoch, val.loss, val.metrics["macro_f1"])
+            if verdict is not None:
+                st.stop_reason = verdict[1]
+                if verdict[0] == "abandon":
+                    st.abandoned = verdict[1]
+                self.progress.emit("early_stop", fold=st.fold, epoch=epoch, reason=st.stop_reason)
+                return True
+        if st.stopper.should_stop:
+            st.stop_reason = "patience"
+            self.progress.emit("early_stop", fold=st.fold, epoch=epoch, reason="patience")
+            return True
+        return False
 
 
-def seconds_per_epoch(result: FitResult) -> float:
-    times = [h["epoch_s"] for h in result.history]
-    return float(np.mean(times)) if times else math.nan
+@dataclass
+class _FitState:
+    """One fold's training in progress (:meth:`Trainer.fit`)."""
+
+    fold: int
+    epochs: int
+    model: SERModel
+    runner: nn.Module
+    params: list
+    opt: torch.optim.Optimizer
+    sched: Any
+    stopper: EarlyStopping
+    rules: Seed002Rules | None
+    normalization: dict | None
+    frozen_modules: list
+    trainable: list[str]
+    train_segs: torch.Tensor
+    seg_y: torch.Tensor
+    gen: torch.Generator
+    aug_gen: torch.Generator
+    mix_gen: torch.Generator
+    mix_rng: np.random.Generator
+    best_state: dict
+    best_epoch: int = 0
+    history: list = field(default_factory=list)
+    stop_reason: str = "max_epochs"
+    abandoned: str | None = None

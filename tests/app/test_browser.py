@@ -169,8 +169,8 @@ def assert_predictions(page) -> None:
 
     assert "Models agreeing" in body and re.search(r"\d of [45]\b", body), body[:3000]
     page.get_by_text("Every model").first.wait_for()
-    for name in ("acrnn", "glam", "parallel_cnn_transformer", "serct"):  # plotly subplot titles
-        page.locator("svg text", has_text=name).first.wait_for()
+    for name in ("acrnn", "glam", "parallel_cnn_transformer", "serct"):  # every model's card
+        page.locator(".serg .name", has_text=name).first.wait_for()
     assert "Traceback" not in body
 
 
@@ -208,6 +208,22 @@ def test_microphone_recording_shows_predictions(page, server):
     body = page.inner_text("body")
     assert "microphone.wav" in body and "microphone" in body
     shot(page, "classify_microphone")
+
+
+def test_my_voice_panel_records_a_reference_with_the_microphone(page, server):
+    """Classify's My-voice panel: 6 s of (fake) microphone speech become the session's voice
+    reference; the models then predict with it."""
+    open_page(page, server, "Classify")
+    panel = page.locator('[data-testid="stExpander"]', has_text="My voice").first
+    panel.locator("summary").first.click()
+    panel.get_by_role("button", name="Record", exact=True).click()
+    time.sleep(6.5)
+    panel.get_by_role("button", name="Stop recording").click()
+    wait_idle(page)
+    panel.get_by_text("Use my voice").first.wait_for()
+    body = page.inner_text("body")
+    assert "s of reference" in body and "Traceback" not in body
+    shot(page, "classify_my_voice")
 
 
 def test_live_webrtc_streams_the_microphone(page, server):

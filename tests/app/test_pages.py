@@ -40,6 +40,19 @@ def test_home_lists_installed_models_and_device(app, app_env):
     assert "synthetic" in list(table["trained on"])
 
 
+def test_home_switches_the_inference_backend(app, app_env):
+    at = app.run()
+    no_exception(at)
+    ctl = at.get("button_group")[0]
+    assert "auto" in str(ctl.proto) and "onnxruntime" in str(ctl.proto)
+    ctl.set_value("onnxruntime").run()
+    no_exception(at)
+    shown = " ".join(c.value for c in at.caption)
+    assert "Models run on:" in shown and "· torch" not in shown and "· onnxruntime" in shown
+    at.get("button_group")[0].set_value("torch").run()
+    assert "· onnxruntime" not in " ".join(c.value for c in at.caption)
+
+
 def test_app_loads_its_models_with_the_configured_thread_count(app, app_env, monkeypatch):
     import streamlit as st
 
@@ -73,7 +86,9 @@ def test_classify_upload_shows_every_model(app, app_env, wav):
     votes = at.dataframe[0].value
     assert list(votes["model"]) == ["acrnn", "glam", "parallel_cnn_transformer", "serct"]
     assert set(votes["answer"]) <= {"neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"}
-    assert len(at.get("plotly_chart")) >= 3  # waveform, consensus, every model
+    assert len(at.get("plotly_chart")) >= 1  # the waveform
+    shown = " ".join(h.proto.body for h in at.get("html"))  # consensus and every model's bars
+    assert all(name in shown for name in votes["model"]) and shown.count('class="serp"') == 5
 
 
 def test_classify_says_when_a_clip_has_no_speech(app, app_env, wav, monkeypatch):
@@ -170,7 +185,9 @@ def test_compare_side_by_side_and_measured_results(app, app_env):
     tables = [d.value for d in at.dataframe]
     answers = tables[0]
     assert list(answers["model"]) == ["acrnn", "glam", "parallel_cnn_transformer", "serct"]
-    measured = tables[1]
+    left_out = tables[1]  # the shipped models on a corpus they never heard (results/loco/)
+    assert "consensus" in list(left_out["model"]) and "95 % CI" in left_out.columns
+    measured = tables[2]
     row = measured[measured["scope"] == "mean over folds"].iloc[0]
     assert row["model"] == "acrnn" and row["UA"] == 58.0 and row["UA ±"] == 4.0
     assert at.selectbox(key="cm_acrnn").value == "test"

@@ -45,7 +45,7 @@ def test_home_lists_the_shipped_models_with_their_measured_ua(app, shipped_env):
     table = at.dataframe[0].value
     assert sorted(table["model"]) == NAMES
     for name in NAMES:
-        ua = 100 * read_meta(REPO / "checkpoints" / name)["metrics"]["mean"]["ua"]
+        ua = 100 * read_meta(REPO / "checkpoints" / name).metrics["mean"]["ua"]
         assert f"{ua:.1f}" in list(table[table["model"] == name]["UA %"])
 
 
@@ -54,7 +54,7 @@ def test_classify_a_real_utterance_with_every_shipped_model(app, shipped_env):
     at = classify_real_clip(app)
     no_exception(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Consensus"] in read_meta(SHIPPED[0])["labels"]
+    assert metrics["Consensus"] in read_meta(SHIPPED[0]).labels
     shown = " ".join(str(m.label) for m in at.metric) + " ".join(
         " ".join(map(str, d.value.to_numpy().ravel())) for d in at.dataframe)
     for name in NAMES:
@@ -67,7 +67,7 @@ def test_compare_shows_per_corpus_results(app, shipped_env):
     no_exception(at)
     measured = next(d.value for d in at.dataframe if "scope" in d.value.columns)
     assert set(measured["model"]) == set(NAMES)
-    pooled = [n for n in NAMES if len(read_meta(REPO / "checkpoints" / n)["training_corpora"]) > 1]
+    pooled = [n for n in NAMES if len(read_meta(REPO / "checkpoints" / n).training_corpora) > 1]
     for name in pooled:
         scopes = set(measured[measured["model"] == name]["scope"])
         assert {"per_corpus / ravdess", "per_corpus / emodb", "per_corpus / emovo"} <= scopes
@@ -85,7 +85,7 @@ def test_explain_every_shipped_model_on_a_real_utterance(app, shipped_env):
         no_exception(at)
         body = texts(at)
         assert f"**{name}** says" in body
-        if read_meta(REPO / "checkpoints" / name)["model"] == "acrnn":
+        if read_meta(REPO / "checkpoints" / name).model == "acrnn":
             peak = re.search(r"α = ([0-9.]+); uniform would be ([0-9.]+)", body)
             assert peak, "ACRNN's attention over time is drawn"
             assert float(peak.group(1)) > float(peak.group(2))

@@ -7,6 +7,8 @@ import signal
 import time
 from pathlib import Path
 
+from ser_core import jobs
+from ser_core.cli._job_args import job_from_argv
 from ser_core.jobs.procs import is_alive
 from ser_core.jobs.store import Store
 
@@ -29,3 +31,8 @@ def stop_worker(store: Store, timeout_s: float = 15.0) -> None:
     if w and is_alive(w["pid"], w["pid_start"]):
         os.kill(w["pid"], signal.SIGTERM)
         wait_for(lambda: not is_alive(w["pid"], w["pid_start"]), timeout_s, what="the worker to stop")
+
+
+def submit(kind: str, args: list[str], runs, **kw):
+    """``jobs submit KIND -- ARGS`` as the CLI does it: parse, then queue the typed job."""
+    return jobs.submit(job_from_argv(kind, args), runs, **kw)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs_helpers import REPO, stop_worker, wait_for
+from jobs_helpers import REPO, stop_worker, submit, wait_for
 
 from ser_core import jobs
 from ser_core.jobs.procs import group_members, is_alive
@@ -38,7 +38,7 @@ def _running_with(job_id, key, runs):
 
 def test_submit_tiny_job_and_watch_it_finish(runs):
     t0 = time.monotonic()
-    job = jobs.submit("selftest", ["--seconds", "1", "--steps", "4"], runs)
+    job = submit("selftest", ["--seconds", "1", "--steps", "4"], runs)
     submit_s = time.monotonic() - t0
     assert job.status == "queued" and submit_s < 5
     seen_running = wait_for(lambda: jobs.get_job(job.id).status in ("running", "succeeded"), 20)
@@ -62,7 +62,7 @@ def test_submit_tiny_job_and_watch_it_finish(runs):
 
 
 def test_progress_is_visible_while_running(runs):
-    job = jobs.submit("selftest", ["--seconds", "3", "--steps", "6"], runs)
+    job = submit("selftest", ["--seconds", "3", "--steps", "6"], runs)
     mid = wait_for(lambda: (j := jobs.get_job(job.id)).status == "running"
                    and j.progress.get("step", 0) >= 2 and j, 30, what="progress")
     assert mid.progress["steps"] == 6 and mid.progress["eta_s"] > 0
@@ -72,7 +72,7 @@ def test_progress_is_visible_while_running(runs):
 @pytest.mark.parametrize("ignore_sigterm", [False, True], ids=["sigterm", "needs-sigkill"])
 def test_cancel_running_job_kills_its_whole_process_group(runs, ignore_sigterm):
     extra = ["--ignore-sigterm"] if ignore_sigterm else []
-    job = jobs.submit("selftest", ["--seconds", "120", "--steps", "120", "--spawn-child", *extra], runs)
+    job = submit("selftest", ["--seconds", "120", "--steps", "120", "--spawn-child", *extra], runs)
     job = _running_with(job.id, "child_pid", runs)
     pids = [job.pid, job.child_pid, job.progress["pid"], job.progress["child_pid"]]
     assert job.progress["pgid"] == job.pgid == job.pid  # the command runs in the job's group
@@ -91,8 +91,8 @@ def test_cancel_running_job_kills_its_whole_process_group(runs, ignore_sigterm):
 
 
 def test_cancel_queued_job_never_starts(runs):
-    first = jobs.submit("selftest", ["--seconds", "60", "--steps", "60"], runs)
-    second = jobs.submit("selftest", ["--seconds", "1"], runs)
+    first = submit("selftest", ["--seconds", "60", "--steps", "60"], runs)
+    second = submit("selftest", ["--seconds", "1"], runs)
     _running_with(first.id, "pid", runs)
     assert jobs.get_job(second.id).status == "queued"
     c = jobs.cancel(second.id)
@@ -103,7 +103,7 @@ def test_cancel_queued_job_never_starts(runs):
 
 
 def test_killed_command_is_marked_failed_with_the_signal(runs):
-    job = jobs.submit("selftest", ["--seconds", "120", "--steps", "120"], runs)
+    job = submit("selftest", ["--seconds", "120", "--steps", "120"], runs)
     job = _running_with(job.id, "pid", runs)
     os.kill(job.child_pid, signal.SIGKILL)  # what the OOM killer does
     done = jobs.wait(job.id, timeout_s=20)
@@ -116,7 +116,7 @@ def test_killed_command_is_marked_failed_with_the_signal(runs):
 def test_sigterm_from_outside_is_a_failure_not_a_cancel(runs):
     """E.g. a shutdown signalling the job's supervisor: the command is stopped and the job
     is failed, saying so."""
-    job = jobs.submit("selftest", ["--seconds", "120", "--steps", "120"], runs)
+    job = submit("selftest", ["--seconds", "120", "--steps", "120"], runs)
     job = _running_with(job.id, "pid", runs)
     os.kill(job.pid, signal.SIGTERM)
     done = jobs.wait(job.id, timeout_s=30)
@@ -126,7 +126,7 @@ def test_sigterm_from_outside_is_a_failure_not_a_cancel(runs):
 
 
 def test_failing_command_reports_its_status(runs):
-    job = jobs.submit("selftest", ["--seconds", "0", "--steps", "1", "--exit-code", "3"], runs)
+    job = submit("selftest", ["--seconds", "0", "--steps", "1", "--exit-code", "3"], runs)
     done = jobs.wait(job.id, timeout_s=30)
     assert done.status == "failed" and done.exit_code == 3
     assert "exited with status 3" in done.exit_reason
@@ -135,7 +135,7 @@ def test_failing_command_reports_its_status(runs):
 def test_vanished_job_is_reconciled_on_show(runs):
     """Worker stopped, then the whole job group killed: nobody is left to record the outcome,
     so the next ``get_job``/``list_jobs`` marks it failed with a reason."""
-    job = jobs.submit("selftest", ["--seconds", "120", "--steps", "120"], runs)
+    job = submit("selftest", ["--seconds", "120", "--steps", "120"], runs)
     job = _running_with(job.id, "pid", runs)
     store = Store(runs)
     stop_worker(store)
@@ -153,8 +153,8 @@ def test_job_survives_the_submitting_process_and_the_worker(runs):
     and so is the worker: the job still finishes and its output appears."""
     script = textwrap.dedent(f"""
         import sys, time
-        from ser_core.jobs import submit
-        job = submit("selftest", ["--seconds", "4", "--steps", "8"], {str(runs)!r})
+        from ser_core.jobs import JobParams, submit
+        job = submit(JobParams("selftest", options=("--seconds", "4", "--steps", "8")), {str(runs)!r})
         print(job.id, flush=True)
         time.sleep(600)
     """)
@@ -179,8 +179,8 @@ def test_job_survives_the_submitting_process_and_the_worker(runs):
 
 
 def test_two_jobs_run_in_order(runs):
-    a = jobs.submit("selftest", ["--seconds", "1.5", "--steps", "3"], runs)
-    b = jobs.submit("selftest", ["--seconds", "0.5", "--steps", "1"], runs)
+    a = submit("selftest", ["--seconds", "1.5", "--steps", "3"], runs)
+    b = submit("selftest", ["--seconds", "0.5", "--steps", "1"], runs)
     a, b = jobs.wait(a.id, timeout_s=30), jobs.wait(b.id, timeout_s=30)
     assert a.status == b.status == "succeeded"
     assert a.finished_at <= b.started_at
@@ -188,8 +188,8 @@ def test_two_jobs_run_in_order(runs):
 
 def test_concurrency_two_runs_two_at_once(runs, monkeypatch):
     monkeypatch.setenv("SER_JOBS_CONCURRENCY", "2")
-    a = jobs.submit("selftest", ["--seconds", "3", "--steps", "3"], runs)
-    b = jobs.submit("selftest", ["--seconds", "3", "--steps", "3"], runs)
+    a = submit("selftest", ["--seconds", "3", "--steps", "3"], runs)
+    b = submit("selftest", ["--seconds", "3", "--steps", "3"], runs)
     a, b = jobs.wait(a.id, timeout_s=30), jobs.wait(b.id, timeout_s=30)
     assert a.status == b.status == "succeeded"
     assert b.started_at < a.finished_at  # they overlapped
@@ -199,7 +199,7 @@ def test_one_job_per_gpu_each_told_its_gpu(runs, monkeypatch):
     """Two GPUs (as CUDA_VISIBLE_DEVICES says; the selftest does not touch them): two slots,
     each job sees only its own GPU."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    ids = [jobs.submit("selftest", ["--seconds", "2", "--steps", "2"], runs).id for _ in range(3)]
+    ids = [submit("selftest", ["--seconds", "2", "--steps", "2"], runs).id for _ in range(3)]
     a, b, c = (jobs.wait(i, timeout_s=40) for i in ids)
     assert [j.status for j in (a, b, c)] == ["succeeded"] * 3
     assert (a.device, b.device) == ("cuda:0", "cuda:1")
@@ -217,7 +217,7 @@ def test_only_one_worker_per_runs_folder(runs):
         w2 = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.DEVNULL)
         assert w2.wait(20) == 0  # it found the lock taken and left
         assert jobs.worker_info(runs)["pid"] == w1.pid and w1.poll() is None
-        job = jobs.submit("selftest", ["--seconds", "0.2", "--steps", "1"], runs)
+        job = submit("selftest", ["--seconds", "0.2", "--steps", "1"], runs)
         assert jobs.wait(job.id, timeout_s=20).worker_pid == w1.pid
     finally:
         w1.terminate()
@@ -226,7 +226,7 @@ def test_only_one_worker_per_runs_folder(runs):
 
 
 def test_worker_once_runs_the_queue_then_exits(runs):
-    job = jobs.submit("selftest", ["--seconds", "0.2", "--steps", "1"], runs, start_worker=False)
+    job = submit("selftest", ["--seconds", "0.2", "--steps", "1"], runs, start_worker=False)
     assert jobs.get_job(job.id).status == "queued"
     rc = subprocess.run([sys.executable, "-m", "ser_core", "jobs", "worker", "--once", "--runs", str(runs)],
                         cwd=REPO, capture_output=True, text=True, timeout=60)
@@ -237,7 +237,7 @@ def test_worker_once_runs_the_queue_then_exits(runs):
 
 def test_list_starts_a_worker_for_a_stranded_queue(runs):
     """Queued jobs with no worker (e.g. after a reboot) get one when the app lists jobs."""
-    job = jobs.submit("selftest", ["--seconds", "0.2", "--steps", "1"], runs, start_worker=False)
+    job = submit("selftest", ["--seconds", "0.2", "--steps", "1"], runs, start_worker=False)
     time.sleep(0.5)
     assert jobs.get_job(job.id).status == "queued" and jobs.worker_info(runs) is None
     jobs.list_jobs(runs)
@@ -247,10 +247,10 @@ def test_list_starts_a_worker_for_a_stranded_queue(runs):
 def test_a_new_worker_adopts_the_running_job(runs):
     """The worker is stopped mid-job; the next submit starts a new one, which counts the
     still-running job against its slot, so the queue order holds."""
-    a = jobs.submit("selftest", ["--seconds", "3", "--steps", "3"], runs)
+    a = submit("selftest", ["--seconds", "3", "--steps", "3"], runs)
     _running_with(a.id, "pid", runs)
     stop_worker(Store(runs))
-    b = jobs.submit("selftest", ["--seconds", "0.2", "--steps", "1"], runs)
+    b = submit("selftest", ["--seconds", "0.2", "--steps", "1"], runs)
     a, b = jobs.wait(a.id, timeout_s=30), jobs.wait(b.id, timeout_s=30)
     assert a.status == b.status == "succeeded"
     assert b.started_at >= a.finished_at

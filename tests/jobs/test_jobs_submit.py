@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from jobs_helpers import REPO
+from jobs_helpers import REPO, submit
 
 from ser_core import jobs
 from ser_core.errors import SerError
@@ -17,7 +17,7 @@ from ser_core.jobs.store import Store
 
 def _refused(runs, kind, args, match, **kw):
     with pytest.raises(SerError, match=match):
-        jobs.submit(kind, args, runs, start_worker=False, **kw)
+        submit(kind, args, runs, start_worker=False, **kw)
 
 
 @pytest.mark.parametrize("kind,args,match", [
@@ -35,7 +35,7 @@ def test_bad_parameters_are_refused_at_submit_time(runs, kind, args, match):
 def test_output_folder_conflicts_are_refused(runs, tmp_path):
     (tmp_path / "afile").write_text("x")
     _refused(runs, "selftest", ["--out", str(tmp_path / "afile")], r"is a file")
-    first = jobs.submit("selftest", ["--out", "shared-out"], runs, start_worker=False)
+    first = submit("selftest", ["--out", "shared-out"], runs, start_worker=False)
     assert first.out_dir == str((tmp_path / "shared-out").resolve())
     _refused(runs, "selftest", ["--out", str(tmp_path / "shared-out")], rf"Job {first.id} .* already writes")
     assert len(Store(runs).list()) == 1
@@ -56,12 +56,12 @@ def test_kind_without_its_command_is_refused_with_the_available_kinds(runs, monk
 
 
 def test_relative_paths_resolve_against_the_submitting_folder(runs, tmp_path):
-    job = jobs.submit("selftest", ["--out", "rel/out", "--seconds", "0", "--steps", "1"], runs,
+    job = submit("selftest", ["--out", "rel/out", "--seconds", "0", "--steps", "1"], runs,
                       start_worker=False)
     assert job.cwd == str(tmp_path.resolve())
     assert job.out_dir == str(tmp_path.resolve() / "rel" / "out")
     assert job.progress_path == str(tmp_path.resolve() / "rel" / "out" / "progress.jsonl")
-    assert job.command == ["jobs", "selftest", "--out", "rel/out", "--seconds", "0", "--steps", "1"]
+    assert job.command == ["jobs", "selftest", "--out", "rel/out", "--seconds", "0.0", "--steps", "1"]
 
 
 def _cli(*args, runs, timeout=60):
@@ -105,3 +105,26 @@ def test_cli_round_trip(runs):
     assert r.returncode == 0, r.stderr
     r = _cli("cancel", r.stdout.strip(), runs=runs)
     assert ": cancelled (cancelled by user" in r.stdout, r.stdout
+
+
+def test_typed_job_is_validated_like_a_command_line_and_runs_that_command(runs, tmp_path):
+    """The Train page's path: a JobParams straight to submit. Its command parses back, with the
+    CLI's own parser, into the same parameters (so the worker runs what a user could type)."""
+    from ser_core.cli._job_args import job_from_argv
+    from ser_core.jobs import JobParams
+
+    root = tmp_path / "emodb"
+    root.mkdir()
+    job = JobParams("train", model="glam", corpora=("emodb",), roots=(str(root),),
+                    labels="ekman7", protocol="speaker-kfold", folds=3, epochs=2, device="cpu",
+                    options=("--lr", "0.01"))
+    assert job_from_argv("train", job.argv()) == job
+    queued = jobs.submit(job, runs, start_worker=False)
+    assert queued.command[:len(job.argv()) + 1] == ["train", *job.argv()]
+    for bad, match in ((dict(model="nope"), "Unknown model 'nope'"),
+                       (dict(corpora=("emodbx",)), "Unknown corpus 'emodbx'"),
+                       (dict(protocol="bogus"), "Unknown protocol 'bogus'"),
+                       (dict(labels="bogus"), "Unknown label set 'bogus'")):
+        with pytest.raises(SerError, match=match):
+            jobs.submit(__import__("dataclasses").replace(job, **bad), runs, start_worker=False)
+    assert len(Store(runs).list()) == 1

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from jobs_helpers import wait_for
+from jobs_helpers import submit, wait_for
 
 from ser_core import jobs
 from ser_core.errors import SerError
-from ser_core.jobs.params import available_kinds
+from ser_core.cli._job_args import available_kinds
 from ser_core.jobs.procs import group_members, is_alive
 
 pytestmark = pytest.mark.skipif("train" not in available_kinds(), reason="no train command")
@@ -40,14 +40,14 @@ def test_bad_train_parameters_are_refused_at_submit_time(runs, tmp_path, monkeyp
     opts = {"--model": "glam", "--corpus": "emodb", "--root": str(root), **change}
     args = [x for k, v in opts.items() if v is not None for x in (k, v)]
     with pytest.raises(SerError, match=match):
-        jobs.submit("train", args, runs, start_worker=False)
+        submit("train", args, runs, start_worker=False)
     assert jobs.list_jobs(runs, start_worker=False) == []
 
 
 @pytest.mark.slow
 @pytest.mark.corpus
 def test_tiny_real_train_job_gives_a_listed_checkpoint(runs, emodb_root):
-    job = jobs.submit("train", [*TINY, "--root", str(emodb_root)], runs)
+    job = submit("train", [*TINY, "--root", str(emodb_root)], runs)
     assert job.out_dir == str(runs.resolve() / "jobs" / str(job.id) / "out")
     done = jobs.wait(job.id, timeout_s=900)
     assert done.status == "succeeded", (done.exit_reason, jobs.read_log(job.id)[-2000:])
@@ -65,7 +65,7 @@ def test_tiny_real_train_job_gives_a_listed_checkpoint(runs, emodb_root):
 @pytest.mark.slow
 @pytest.mark.corpus
 def test_cancel_a_running_train_job(runs, emodb_root):
-    job = jobs.submit("train", [*TINY, "--epochs", "1000", "--patience", "0", "--root", str(emodb_root)],
+    job = submit("train", [*TINY, "--epochs", "1000", "--patience", "0", "--root", str(emodb_root)],
                       runs)  # long enough to still run when cancelled
     job = wait_for(lambda: (j := jobs.get_job(job.id)).progress.get("event") in ("fold_start", "step",
                                                                                "epoch_end") and j,
@@ -89,8 +89,8 @@ def test_cancel_a_running_train_job(runs, emodb_root):
 @pytest.mark.skipif("evaluate" not in available_kinds(), reason="no evaluate command")
 def test_evaluate_needs_a_real_checkpoint_folder(runs, tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SerError, match=r"is not a checkpoint folder"):
-        jobs.submit("evaluate", ["--checkpoint", str(tmp_path / "empty"), "--corpus", "emodb",
+    with pytest.raises(SerError, match=r"is not a checkpoint"):
+        submit("evaluate", ["--checkpoint", str(tmp_path / "empty"), "--corpus", "emodb",
                                  "--root", str(tmp_path)], runs, start_worker=False)
 
 
@@ -101,7 +101,7 @@ def test_several_slot_training_job_runs_under_torchrun(runs, emodb_root, monkeyp
     CUDA_VISIBLE_DEVICES pretends two GPUs so that this runs anywhere: with --device cpu the
     two ranks train with DDP over gloo, which is the CPU test of the DDP path."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    job = jobs.submit("train", [*TINY, "--root", str(emodb_root)], runs, gpus=2)
+    job = submit("train", [*TINY, "--root", str(emodb_root)], runs, gpus=2)
     done = jobs.wait(job.id, timeout_s=900)
     assert done.status == "succeeded", (done.exit_reason, jobs.read_log(job.id)[-2000:])
     assert done.device == "cuda:0,1" and done.gpus == 2
@@ -116,11 +116,11 @@ def test_a_second_sigterm_does_not_interrupt_the_cancel_being_recorded():
     the first becomes KeyboardInterrupt, the second must not break the run's clean-up."""
     import os
 
-    from ser_core.training.protocols import _sigterm_as_interrupt
+    from ser_core.training.session import sigterm_as_interrupt
 
     before = signal.getsignal(signal.SIGTERM)
     try:
-        _sigterm_as_interrupt()
+        sigterm_as_interrupt()
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(1.0)  # the handler runs between bytecodes

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ser_core.checkpoint import load_checkpoint, save_checkpoint
+from ser_core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from ser_core.models import (capture_attention, count_parameters, create_model,
                              freeze_all_but_last)
 from ser_core.models.layers import capture_windows
@@ -186,8 +186,8 @@ def test_groups_classifier_and_checkpoint_round_trip(tmp_path):
     assert freeze_all_but_last(model, 2) == ["dense", "classifier"]
     model.reset_classifier(5)
     assert model(torch.zeros(1, 4000)).shape == (1, 5)
-    meta = {"model": "serct", "model_config": model.config_dict(), "num_classes": 5,
-            "labels": list("abcde")}
+    meta = CheckpointMeta.for_model("serct", list("abcde"), type(model).input_spec,
+                                    model_config=model.config_dict())
     save_checkpoint(tmp_path / "ck", model, meta)
     loaded, _ = load_checkpoint(tmp_path / "ck")
     assert loaded.config == model.config  # tuples survive the JSON round trip

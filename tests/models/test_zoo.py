@@ -23,7 +23,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ser_core.checkpoint import load_checkpoint, save_checkpoint
+from ser_core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from ser_core.models import (capture_attention, count_parameters, create_model,
                              for_cpu_inference, freeze_all_but_last, list_models, model_class,
                              probe_axes)
@@ -196,8 +196,8 @@ def test_checkpoint_round_trip(name, tmp_path):
     x = example(model, 2, seed=4)
     with torch.no_grad():
         expected = model(x)
-    meta = {"model": name, "model_config": model.config_dict(), "num_classes": NUM_CLASSES,
-            "labels": [f"c{i}" for i in range(NUM_CLASSES)]}
+    meta = CheckpointMeta.for_model(name, [f"c{i}" for i in range(NUM_CLASSES)],
+                                    type(model).input_spec, model_config=model.config_dict())
     directory = save_checkpoint(tmp_path / "ckpt", model, meta)
     json.loads((directory / "config.json").read_text())  # plain JSON, no pickle anywhere
     loaded, loaded_meta = load_checkpoint(directory)

@@ -15,7 +15,7 @@ def _checkpoint(root: Path, name: str, protocol: dict, corpora: list[str]) -> Pa
     metrics = {"mean": {"ua": 0.433, "wa": 0.485, "macro_f1": 0.312},
                "std": {"ua": 0.0, "wa": 0.0, "macro_f1": 0.0}}
     (d / "config.json").write_text(json.dumps({
-        "labels": ["neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"],
+        "model": "glam", "num_classes": 7, "labels": ["neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"],
         "training_corpora": corpora, "protocol": protocol, "metrics": metrics,
         "weights_dtype": "float32"}))
     return d

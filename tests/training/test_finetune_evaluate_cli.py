@@ -54,10 +54,10 @@ def test_finetune_new_head_only_last_groups_train(glam_checkpoint, emovo_root, t
     tuned, meta = load_checkpoint(out / "checkpoint")
     from ser_core.data.labels import get_label_set
 
-    assert meta["labels"] == list(get_label_set("native:emovo").classes)
-    assert meta["label_set"] == "native:emovo@v1" and meta["num_classes"] == 7
-    assert meta["finetuned_from"].endswith("checkpoint")
-    assert meta["training_corpora"] == ["emodb", "emovo"]
+    assert meta.labels == list(get_label_set("native:emovo").classes)
+    assert meta.label_set == "native:emovo@v1" and meta.num_classes == 7
+    assert meta.extra["finetuned_from"].endswith("checkpoint")
+    assert meta.training_corpora == ["emodb", "emovo"]
     s_src, s_new = src.state_dict(), tuned.state_dict()
     for key, value in s_new.items():
         if key.startswith("classifier"):

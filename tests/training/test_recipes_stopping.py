@@ -8,7 +8,7 @@ import torch
 from ser_core.errors import ConfigError
 from ser_core.training.recipes import Recipe, parse_set_options, recipe_for
 from ser_core.training.stopping import EarlyStopping, Seed002Rules
-from ser_core.training.trainer import build_optimizer, build_scheduler, class_weights
+from ser_core.training.optimization import build_optimizer, build_scheduler, class_weights
 
 
 def test_seed_defaults():
@@ -25,7 +25,14 @@ def test_seed_defaults():
     assert (q.lr, q.batch_size, q.weight_decay) == (6e-5, 32, 0.0)
     assert recipe_for("dual_dslstm").lr == 1e-4
     assert recipe_for("parallel_cnn_transformer").augment == "awgn"
-    assert recipe_for("no_such_model") == Recipe()
+    with pytest.raises(ConfigError, match="no training recipe is registered for model 'no_such_model'"):
+        recipe_for("no_such_model")
+
+
+def test_every_registered_model_has_its_recipe():
+    from ser_core.models import list_models
+
+    assert all(recipe_for(name).source for name in list_models())
 
 
 def test_overrides_and_set_options():

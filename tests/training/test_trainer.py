@@ -9,7 +9,8 @@ import torch
 
 from ser_core.features.segments import aggregate_posteriors, segment_waveform
 from ser_core.models import freeze_all_but_last
-from ser_core.training import featurize as fz
+from ser_core.checkpoint import CheckpointMeta
+from ser_core.checkpoint import inputs as fz
 from ser_core.training import trainer as trainer_mod
 from tests.training.conftest import SR, clip, make_trainer
 
@@ -107,7 +108,8 @@ def test_normalization_in_training_equals_inference_path(synthetic_bank):
     norm = fit.normalization
     assert norm["type"] == "mean_std" and norm["inputs"]["x"]["shape"] == [1, 26]
     res = tr.evaluate(fit.model, TEST, norm)
-    meta = {**fz.feature_meta(spec, SR), "normalization": norm}
+    meta = CheckpointMeta(model="glam", num_classes=tr.num_classes, labels=tr.labels,
+                          input_spec=spec, feature=tr.feature, sample_rate=SR, normalization=norm)
     for row, u in enumerate(TEST):
         segs = fz.segment_for_model(meta, clip(u % 3, u))
         with torch.no_grad():

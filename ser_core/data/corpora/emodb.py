@@ -48,6 +48,7 @@ TEXTS = {
 
 INFO = CorpusInfo(
     name=NAME,
+    aliases=("emo-db", "emo_db"),
     title="Berlin Database of Emotional Speech (Emo-DB)",
     language="de",
     native_labels=tuple(EMOTIONS.values()),

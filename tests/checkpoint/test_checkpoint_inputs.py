@@ -1,4 +1,4 @@
-"""The training/inference feature entry point and the normalisation format."""
+"""The training/inference feature entry point, the normalisation format and CheckpointMeta."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import json
 
 import torch
 
+from ser_core.checkpoint import CheckpointMeta
+from ser_core.checkpoint import inputs as fz
 from ser_core.models import model_class
-from ser_core.training import featurize as fz
 
 
 def test_running_moments_match_torch():
@@ -58,24 +59,22 @@ def test_normalization_of_a_freed_checkpoint_never_applies_to_the_next():
 
 def test_prepare_batch_is_featurize_plus_meta_normalization():
     spec = model_class("glam").input_spec
-    meta = {**fz.feature_meta(spec, 16000)}
+    meta = CheckpointMeta.for_model("glam", list("abcd"), spec)
     segs = torch.randn(3, 32000) * 0.1
-    raw = fz.featurize(meta, segs)
+    raw = fz.featurize(meta.feature, segs, meta.sample_rate)
     assert raw.shape[:2] == (3, 1)
     torch.testing.assert_close(fz.prepare_batch(meta, segs), raw)
     m = fz.RunningMoments()
     m.update(raw)
-    meta["normalization"] = json.loads(json.dumps(m.result()))  # as read back from config.json
+    meta.normalization = json.loads(json.dumps(m.result()))  # as read back from config.json
     out = fz.prepare_batch(meta, segs)
-    torch.testing.assert_close(out, fz.apply_normalization(raw, meta["normalization"]))
+    torch.testing.assert_close(out, fz.apply_normalization(raw, meta.normalization))
     assert abs(float(out.mean())) < 1e-3
-    # the model spec alone (no meta) gives the same raw features
-    torch.testing.assert_close(fz.featurize(spec, segs), raw)
 
 
 def test_segment_for_model_uses_the_spec():
-    meta = fz.feature_meta(model_class("glam").input_spec, 16000)
+    meta = CheckpointMeta.for_model("glam", list("abcd"), model_class("glam").input_spec)
     segs = fz.segment_for_model(meta, torch.randn(16000 * 3))
     assert segs.shape == (4, 32000)  # 2 s windows, 0.4 s hop over 3 s
-    spec, params, sr = fz.spec_from_meta(meta)
-    assert spec.aggregation == "mean" and sr == 16000 and params["n_mfcc"] == 26
+    assert meta.input_spec.aggregation == "mean" and meta.sample_rate == 16000
+    assert meta.feature.config["n_mfcc"] == 26 and meta.feature.config["n_fft"] == 2048

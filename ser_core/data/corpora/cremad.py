@@ -35,6 +35,7 @@ SENTENCES = {
 
 INFO = CorpusInfo(
     name=NAME,
+    aliases=("crema-d", "crema"),
     title="CREMA-D (Crowd-sourced Emotional Multimodal Actors Dataset)",
     language="en",
     native_labels=tuple(EMOTIONS.values()),

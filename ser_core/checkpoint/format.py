@@ -1,11 +1,9 @@
 """The checkpoint format: a directory with ``model.safetensors`` and ``config.json``.
 
-``config.json`` holds everything needed to rebuild and use the model without guessing:
-``model`` (registered name), ``model_config`` (the resolved config dataclass as a dict),
-``num_classes``, ``labels``, ``label_set``, ``sample_rate``, ``feature`` (feature kind and
-its resolved config), ``normalization`` (optional per-feature mean/std), plus free metadata
-(training corpora and citations, protocol, per-fold and mean metrics, confusion matrix,
-versions). Loading never unpickles anything: weights are safetensors, metadata is JSON.
+``config.json`` holds everything needed to rebuild and use the model without guessing: a
+:class:`~ser_core.checkpoint.meta.CheckpointMeta` (registered model name and resolved config,
+labels, sample rate, input spec and feature config, normalisation, provenance and metrics).
+Loading never unpickles anything: weights are safetensors, metadata is JSON.
 
 Writes are atomic: files go to a temporary sibling directory that is renamed into place,
 so a crash never leaves a half-written checkpoint that the app would load.
@@ -13,6 +11,7 @@ so a crash never leaves a half-written checkpoint that the app would load.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -23,23 +22,21 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from ser_core.errors import CheckpointError
+from ser_core.checkpoint.meta import FORMAT_VERSION, CheckpointMeta
+from ser_core.errors import CheckpointError, ConfigError
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
-FORMAT_VERSION = 1
+__all__ = ["WEIGHTS", "CONFIG", "FORMAT_VERSION", "save_checkpoint", "read_meta",
+           "load_checkpoint", "find_checkpoints"]
 
 
-def save_checkpoint(directory: str | Path, model: torch.nn.Module, meta: dict[str, Any],
+def save_checkpoint(directory: str | Path, model: torch.nn.Module, meta: CheckpointMeta,
                     half: bool = False) -> Path:
     """Write ``model``'s weights and ``meta`` to ``directory`` atomically (replacing it).
 
-    ``meta`` must contain at least ``model``, ``model_config``, ``num_classes`` and ``labels``.
     ``half=True`` stores floating-point tensors as float16 (loaded back as float32).
     """
-    for key in ("model", "model_config", "num_classes", "labels"):
-        if key not in meta:
-            raise ValueError(f"checkpoint metadata needs {key!r}")
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     state = {}
@@ -51,8 +48,8 @@ def save_checkpoint(directory: str | Path, model: torch.nn.Module, meta: dict[st
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         save_file(state, str(tmp / WEIGHTS))
-        body = {"format_version": FORMAT_VERSION, "weights_dtype": "float16" if half else "float32",
-                **meta}
+        body = dataclasses.replace(meta, format_version=FORMAT_VERSION,
+                                   weights_dtype="float16" if half else "float32").to_dict()
         (tmp / CONFIG).write_text(json.dumps(body, indent=2, sort_keys=False, default=_jsonable))
         for f in (WEIGHTS, CONFIG):
             with open(tmp / f, "rb") as fh:
@@ -80,29 +77,35 @@ def _jsonable(obj: Any):
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-def read_meta(directory: str | Path) -> dict[str, Any]:
+def read_meta(directory: str | Path) -> CheckpointMeta:
     """Read ``config.json`` of a checkpoint directory (no weights)."""
     directory = Path(directory)
     cfg = directory / CONFIG
     if not cfg.is_file() or not (directory / WEIGHTS).is_file():
         raise CheckpointError(f"{directory} is not a checkpoint (needs {WEIGHTS} and {CONFIG}).")
     try:
-        return json.loads(cfg.read_text())
+        data = json.loads(cfg.read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{cfg} is not valid JSON: {exc}.") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{cfg} holds no JSON object.")
+    return CheckpointMeta.from_dict(data, where=str(directory))
 
 
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu"):
     """Rebuild the model of a checkpoint directory. Returns ``(model, meta)``, model in eval mode."""
-    from ser_core.models import create_model  # local: checkpoint sits below models
+    from ser_core.models import create_model
 
     meta = read_meta(directory)
-    model = create_model(meta["model"], int(meta["num_classes"]), **meta.get("model_config", {}))
+    try:
+        model = create_model(meta.model, meta.num_classes, **meta.model_config)
+    except ConfigError as exc:
+        raise CheckpointError(f"{directory}: {exc}") from None
     state = load_file(str(Path(directory) / WEIGHTS), device="cpu")
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"{directory}: weights do not match {meta['model']} "
+        raise CheckpointError(f"{directory}: weights do not match {meta.model} "
                               f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
     model.to(device).eval()
     return model, meta

@@ -1,21 +1,22 @@
-"""From waveform segments to exactly what a model's ``forward`` takes — shared by training and
-inference.
+"""From waveform segments to exactly what a model's ``forward`` takes, for training and
+inference alike.
 
 Inference must feed a checkpoint's model what training fed it. The one entry point for both is
 :func:`prepare_batch`::
 
-    from ser_core.training.featurize import prepare_batch
-    x = prepare_batch(meta, segments)          # meta = a checkpoint's config.json dict
+    from ser_core.checkpoint import prepare_batch
+    x = prepare_batch(meta, segments)          # meta: a CheckpointMeta
     logits = model(x)
 
 ``segments`` is a ``(n_segments, samples)`` float tensor of waveform segments at
-``meta["sample_rate"]``, cut with :func:`ser_core.features.segments.segment_waveform` using
-``meta["input_spec"]["segment_s"]`` / ``["hop_s"]`` (:func:`segment_for_model` does that for a
-whole clip). The function computes the features named by ``meta["feature"]`` on the segments'
-device and applies ``meta["normalization"]``.
+``meta.sample_rate``, cut with :func:`ser_core.features.segments.segment_waveform` using
+``meta.input_spec.segment_s`` / ``hop_s`` (:func:`segment_for_model` does that for a whole
+clip). The function computes the features ``meta.feature`` names on the segments' device and
+applies ``meta.normalization``; the trainer calls :func:`featurize` and
+:func:`apply_normalization` itself, the same two steps.
 
-Checkpoint meta keys this module reads and writes
--------------------------------------------------
+Checkpoint meta keys this module reads (fields of :class:`CheckpointMeta`)
+-------------------------------------------------------------------------
 ``sample_rate`` (int)
     rate of the waveforms the model was trained on (16 000).
 ``input_spec`` (dict)
@@ -39,102 +40,35 @@ Checkpoint meta keys this module reads and writes
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import torch
 
-from ser_core import DEFAULT_SAMPLE_RATE
-from ser_core.models.base import InputSpec
+from ser_core.checkpoint.meta import CheckpointMeta, FeatureMeta
 
-Features = "torch.Tensor | dict[str, torch.Tensor]"
 NORM_EPS = 1e-5
 SINGLE = "x"
 
 
-# -- specs ------------------------------------------------------------------------------
-
-def spec_from_meta(meta_or_spec: Any) -> tuple[InputSpec, dict, int]:
-    """``(input_spec, feature_params, sample_rate)`` from checkpoint meta, an InputSpec, or a
-    model (class or instance)."""
-    if isinstance(meta_or_spec, Mapping):
-        meta = meta_or_spec
-        s = dict(meta.get("input_spec") or {})
-        feature = meta.get("feature") or {}
-        kind = feature.get("kind") or s.get("feature")
-        params = dict(feature.get("config") or s.get("params") or {})
-        spec = InputSpec(feature=kind, params=dict(s.get("params") or {}),
-                         segment_s=s.get("segment_s"), hop_s=s.get("hop_s"),
-                         aggregation=s.get("aggregation", "mean"))
-        return spec, params, int(meta.get("sample_rate") or DEFAULT_SAMPLE_RATE)
-    spec = meta_or_spec if isinstance(meta_or_spec, InputSpec) else meta_or_spec.input_spec
-    return spec, dict(spec.params), DEFAULT_SAMPLE_RATE
-
-
-def resolved_feature_config(kind: str, params: Mapping[str, Any]) -> dict:
-    """The full feature config (defaults + ``params``) as a dict, when the pipeline can tell;
-    else ``params`` as given."""
-    try:
-        from ser_core.features import pipeline
-    except ImportError:
-        return dict(params)
-    for name in ("resolve_config", "feature_config", "config_for"):
-        fn = getattr(pipeline, name, None)
-        if callable(fn):
-            cfg = fn(kind, **dict(params))
-            if dataclasses.is_dataclass(cfg):
-                return dataclasses.asdict(cfg)
-            if isinstance(cfg, Mapping):
-                return dict(cfg)
-    return dict(params)
-
-
 # -- features ---------------------------------------------------------------------------
 
-def _extract(kind: str, segments: torch.Tensor, sample_rate: int, params: Mapping[str, Any]):
-    from ser_core.features import pipeline
-
-    fn = pipeline.extract
-    sig = inspect.signature(fn)
-    if "sample_rate" in sig.parameters:
-        return fn(kind, segments, sample_rate=sample_rate, **dict(params))
-    return fn(kind, segments, sample_rate, **dict(params))
-
-
-def featurize(meta_or_spec: Any, segments: torch.Tensor, sample_rate: int | None = None):
+def featurize(feature: FeatureMeta, segments: torch.Tensor, sample_rate: int):
     """Raw (un-normalised) model input for ``(n, samples)`` waveform segments.
 
     Segments of one fixed length are processed as one batch on their device. Returns a tensor
-    ``(n, ...)`` or a dict of such tensors, as the model's feature kind defines.
+    ``(n, ...)`` or a dict of such tensors, as the feature kind defines.
     """
-    spec, params, sr = spec_from_meta(meta_or_spec)
-    sr = int(sample_rate or sr)
+    from ser_core.features import pipeline
+
     if segments.dim() == 1:
         segments = segments.unsqueeze(0)
-    out = _extract(spec.feature, segments, sr, params)
-    return _to_model_input(out)
+    return pipeline.extract(feature.kind, segments, int(sample_rate), **feature.config)
 
 
-def featurize_list(meta_or_spec: Any, clips: Iterable[torch.Tensor], sample_rate: int | None = None):
+def featurize_list(feature: FeatureMeta, clips: Iterable[torch.Tensor], sample_rate: int):
     """Features of clips of different lengths, one at a time, stacked (time axis zero-padded
     to the longest, for whole-clip models whose features are not fixed-size)."""
-    feats = [featurize(meta_or_spec, c.unsqueeze(0) if c.dim() == 1 else c, sample_rate)
-             for c in clips]
-    return collate(feats)
-
-
-def _to_model_input(out: Any):
-    """Accept what the pipeline returns: a tensor, a dict, or an object holding ``features``."""
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, Mapping):
-        return {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
-    for attr in ("features", "output", "x"):
-        val = getattr(out, attr, None)
-        if val is not None:
-            return _to_model_input(val)
-    raise TypeError(f"the feature pipeline returned {type(out).__name__}, not tensors")
+    return collate([featurize(feature, c, sample_rate) for c in clips])
 
 
 def collate(items: list):
@@ -253,33 +187,20 @@ def apply_normalization(features, normalization: Mapping | None):
 
 # -- the one entry point ----------------------------------------------------------------
 
-def prepare_batch(meta_or_spec: Any, waveform_segments: torch.Tensor,
-                  sample_rate: int | None = None, normalization: Mapping | None = None):
-    """Model input for waveform segments: features, then the checkpoint's normalisation.
-
-    ``meta_or_spec``: checkpoint meta (uses its ``normalization`` unless one is passed), or an
-    ``InputSpec``/model (then only ``normalization`` given here applies). Runs on the
-    segments' device; segments of different lengths may be given as a list.
-    """
+def prepare_batch(meta: CheckpointMeta, waveform_segments: torch.Tensor | list[torch.Tensor]):
+    """Model input for waveform segments at ``meta.sample_rate``: features, then the
+    checkpoint's normalisation. Runs on the segments' device; segments of different lengths
+    may be given as a list."""
     if isinstance(waveform_segments, (list, tuple)):
-        feats = featurize_list(meta_or_spec, waveform_segments, sample_rate)
+        feats = featurize_list(meta.feature, waveform_segments, meta.sample_rate)
     else:
-        feats = featurize(meta_or_spec, waveform_segments, sample_rate)
-    if normalization is None and isinstance(meta_or_spec, Mapping):
-        normalization = meta_or_spec.get("normalization")
-    return apply_normalization(feats, normalization)
+        feats = featurize(meta.feature, waveform_segments, meta.sample_rate)
+    return apply_normalization(feats, meta.normalization)
 
 
-def segment_for_model(meta_or_spec: Any, waveform: torch.Tensor) -> torch.Tensor:
+def segment_for_model(meta: CheckpointMeta, waveform: torch.Tensor) -> torch.Tensor:
     """Cut a mono clip ``(time,)`` into the model's segments ``(n, samples)``."""
     from ser_core.features.segments import segment_waveform
 
-    spec, _, sr = spec_from_meta(meta_or_spec)
-    return segment_waveform(waveform, sr, spec.segment_s, spec.hop_s)
-
-
-def feature_meta(spec: InputSpec, sample_rate: int) -> dict:
-    """The ``sample_rate``/``input_spec``/``feature`` entries of a checkpoint's meta."""
-    return {"sample_rate": int(sample_rate), "input_spec": dataclasses.asdict(spec),
-            "feature": {"kind": spec.feature,
-                        "config": resolved_feature_config(spec.feature, spec.params)}}
+    spec = meta.input_spec
+    return segment_waveform(waveform, meta.sample_rate, spec.segment_s, spec.hop_s)

@@ -30,6 +30,9 @@ if clip is None:
 pred = predict_current(svc, clip)
 cons = pred.consensus
 st.divider()
+if not pred.enough_speech:  # voice activity detection found (almost) no speech
+    st.warning(pred.speech.sentence, icon=":material/voice_over_off:")
+    st.stop()
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 c1.metric("Consensus", cons.top + (" (not sure)" if cons.uncertain else ""),
           f"{cons.top_prob:.0%} {'mean ' if cons.method == 'mean' else ''}probability", delta_color="off",
@@ -75,7 +78,10 @@ st.html(prob_html.grid(  # HTML bars: Plotly's drawing was most of the browser's
 long_models = [m for m in pred.models if len(m.segment_probs) > 1]
 if long_models:
     st.subheader("Timeline")
-    st.caption("Segment by segment, as each model saw the clip before pooling.")
+    st.caption("Segment by segment, as each model saw the clip before pooling. "
+               + (f"Silence before and after the speech is cut ({pred.speech.sentence}); "
+                  "segments that are mostly silence or padding are shown but do not vote."
+                  if pred.speech is not None else ""))
     pick = st.selectbox("Model", [m.name for m in long_models], key="timeline_model")
     m = next(x for x in long_models if x.name == pick)
     st.plotly_chart(figures.timeline(m.segment_starts_s, m.segment_s, m.labels, m.segment_probs,

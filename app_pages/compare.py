@@ -49,6 +49,24 @@ with tab_clip:
                        f"{', '.join(right) if right else 'none'}.")
 
 with tab_metrics:
+    from ser_core import loco
+
+    left_out = loco.load_results()
+    if left_out:
+        st.markdown("**On a corpus none of the shipped models heard** (leave-one-corpus-out; "
+                    "what to expect on your own voice). 95 % intervals from a bootstrap over "
+                    "speakers; `python -m ser_core report --loco`.")
+        st.dataframe([{"left-out corpus": f"{r['corpus']} ({r['utterances']} clips, {r['speakers']} speakers)",
+                       "model": name, "UA %": round(100 * s_["ua"], 1),
+                       "95 % CI": f"{100 * s_['ua_ci95'][0]:.1f}-{100 * s_['ua_ci95'][1]:.1f}",
+                       "macro-F1 %": round(100 * s_["macro_f1"], 1),
+                       "chance %": round(100 * s_["chance_ua"], 1),
+                       "top-class share pred / true %": f"{100 * s_['top_share_pred']:.0f} / "
+                                                        f"{100 * s_['top_share_true']:.0f}",
+                       "most predicted": s_["top_class_pred"]}
+                      for r in left_out
+                      for name, s_ in [("consensus", r["consensus"]), *sorted(r["models"].items())]],
+                     hide_index=True, width="stretch")
     st.markdown("Numbers measured when each checkpoint was trained and evaluated (speaker-"
                 "independent folds unless its protocol says otherwise), read from its metadata.")
     uas = [(m.name, M.headline_ua(m.meta), m.meta.metrics.get("std", {}).get("ua"))

@@ -57,6 +57,7 @@ ENV_THREADS = "SER_TORCH_THREADS"
 BATCH_SEGMENTS = 16
 #: ``explain`` keeps every segment's attention maps, so it looks at this many seconds at most.
 EXPLAIN_MAX_S = 60.0
+ENV_VAD = "SER_VAD"
 
 
 def interactive_threads(environ: dict[str, str] | None = None, cores: int | None = None) -> int:
@@ -185,6 +186,7 @@ class ModelPrediction(_Posterior):
     segment_s: float | None
     aggregation: str
     seconds: float                      # wall time of this model on this clip
+    segment_votes: list[bool] = field(default_factory=list)   # segments pooled (speech, not padding)
 
     def as_dict(self) -> dict[str, Any]:
         """The CLI's JSON object for this model."""
@@ -274,17 +276,26 @@ class ClipPrediction:
     models: list[ModelPrediction]
     consensus: Consensus | None
     seconds: float = 0.0
+    speech: Any = None      # ser_core.vad.Speech when voice activity detection ran
+
+    @property
+    def enough_speech(self) -> bool:
+        return self.speech is None or self.speech.enough
 
     def as_dict(self, path: str | None = None) -> dict[str, Any]:
         """The CLI's JSON object for this input (``uncertain``/``threshold``: the consensus'
-        "not sure", ``null`` without a fitted threshold)."""
+        "not sure", ``null`` without a fitted threshold; ``speech``: what voice activity
+        detection found)."""
         cons = self.consensus
-        return {"path": path if path is not None else self.name,
-                "duration_s": round(self.duration_s, 4), "sample_rate": self.sample_rate,
-                "models": [m.as_dict() for m in self.models],
-                "consensus": cons.as_dict() if cons else None,
-                "uncertain": cons.uncertain if cons else None,
-                "threshold": cons.threshold if cons else None}
+        out = {"path": path if path is not None else self.name,
+               "duration_s": round(self.duration_s, 4), "sample_rate": self.sample_rate,
+               "models": [m.as_dict() for m in self.models],
+               "consensus": cons.as_dict() if cons else None,
+               "uncertain": cons.uncertain if cons else None,
+               "threshold": cons.threshold if cons else None}
+        if self.speech is not None:
+            out["speech"] = {**self.speech.to_dict(), "sentence": self.speech.sentence}
+        return out
 
 
 @dataclass
@@ -328,9 +339,13 @@ class InferenceService:
 
     def __init__(self, models: Sequence[InstalledModel], device: torch.device,
                  root: Path | None = None, failed: dict[str, str] | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, vad: bool | None = None, trim: bool = True,
+                 min_fill: float = 0.5) -> None:
         self.models = list(models)
         self.threads = threads
+        if vad is None:  # voice activity detection on unless $SER_VAD=off
+            vad = os.environ.get(ENV_VAD, "on").strip().lower() not in ("off", "0", "false", "no")
+        self.vad, self.trim, self.min_fill = vad, trim, min_fill   # see speech_input
         self.device = device
         self.root = root
         self.failed = dict(failed or {})   # checkpoint path -> why it could not be loaded
@@ -341,7 +356,8 @@ class InferenceService:
     @classmethod
     def from_paths(cls, paths: Iterable[str | Path] | None = None, device: str | None = "auto",
                    strict: bool = False, extra: Iterable[tuple[str | Path, str]] = (),
-                   threads: int | None = None, backend: str = "torch") -> "InferenceService":
+                   threads: int | None = None, backend: str = "torch",
+                   **speech: Any) -> "InferenceService":
         """Load checkpoints: each path a checkpoint directory or a folder holding some.
 
         ``paths=None`` uses :func:`checkpoints_dir` (which may be empty or missing). A given
@@ -391,7 +407,7 @@ class InferenceService:
             while entry.name in taken:
                 entry.name, n = f"{base} ({n})", n + 1
             loaded.append(entry)
-        svc = cls(loaded, dev, roots[0] if default else None, failed, threads)
+        svc = cls(loaded, dev, roots[0] if default else None, failed, threads, **speech)
         svc.consensus_settings = consensus_settings(roots, failed)
         return svc
 
@@ -415,15 +431,17 @@ class InferenceService:
             x = {"x": x, "reference": reference.vector_for(entry).to(self.device)}
         return x
 
-    def _run(self, entry: InstalledModel, waveform: torch.Tensor,
-             capture: bool = False, reference=None) -> tuple[ModelPrediction, Any, dict, dict]:
+    def _run(self, entry: InstalledModel, waveform: torch.Tensor, capture: bool = False,
+             reference=None, speech: Any = None) -> tuple[ModelPrediction, Any, dict, dict]:
         from ser_core.models.base import capture_attention
         from ser_core.models.layers import capture_windows
 
         t0 = time.perf_counter()
         spec = entry.spec
+        waveform, offset, keep = self.speech_input(waveform, entry.sample_rate, spec, speech)
         segs = segment_waveform(waveform, entry.sample_rate, spec.segment_s, spec.hop_s)
-        starts = segment_starts(segs.shape[0], entry.sample_rate, spec.segment_s, spec.hop_s)
+        starts = [round(t + offset, 6) for t in
+                  segment_starts(segs.shape[0], entry.sample_rate, spec.segment_s, spec.hop_s)]
         with torch.inference_mode():
             maps: dict = {}
             windows: dict = {}
@@ -439,15 +457,37 @@ class InferenceService:
                 seg_probs = torch.cat([
                     torch.softmax(entry.logits(self._input(entry, segs[i:i + step], reference)).float(),
                                   dim=-1).cpu() for i in range(0, segs.shape[0], step)])
-            probs = aggregate_posteriors(seg_probs, entry.spec.aggregation)
+            probs = aggregate_posteriors(seg_probs, entry.spec.aggregation, keep)
             if getattr(self, "calibrate", True):  # the checkpoint's fitted temperature, if any
                 seg_probs, probs = apply_temperature(seg_probs, entry.meta), apply_temperature(probs, entry.meta)
         pred = ModelPrediction(
             name=entry.name, model=entry.arch, checkpoint=str(entry.path), labels=entry.labels,
             probs=probs.tolist(), segment_probs=seg_probs.tolist(), segment_starts_s=starts,
             segment_s=entry.spec.segment_s, aggregation=entry.spec.aggregation,
-            seconds=time.perf_counter() - t0)
+            seconds=time.perf_counter() - t0, segment_votes=keep.tolist())
         return pred, x, maps, windows
+
+    def speech_input(self, waveform: torch.Tensor, rate: int, spec: InputSpec,
+                     speech: Any = None) -> tuple[torch.Tensor, float, torch.Tensor]:
+        """``(waveform to segment, its start in the clip in s, which segments vote)``.
+
+        With ``speech`` (:class:`ser_core.vad.Speech`) and ``self.trim``, the clip is cut to
+        its speech; a segment votes when at least ``self.min_fill`` of it is speech (with
+        ``speech``) or real audio rather than zero padding (without); see
+        :func:`ser_core.features.segments.voting_segments`.
+        """
+        from ser_core import vad
+        from ser_core.features.segments import segment_fill, voting_segments
+
+        offset = 0.0
+        if speech is not None and speech.enough and self.trim:
+            waveform, offset = vad.trim(waveform, rate, speech)
+        if speech is not None and speech.enough:
+            mask = vad.speech_mask(waveform.shape[-1], rate, speech.intervals, offset)
+        else:
+            mask = torch.ones(waveform.shape[-1])
+        keep = voting_segments(segment_fill(mask, rate, spec.segment_s, spec.hop_s), self.min_fill)
+        return waveform, offset, keep
 
     def _use_threads(self) -> None:
         if self.threads and torch.get_num_threads() != self.threads:
@@ -466,12 +506,22 @@ class InferenceService:
         t0 = time.perf_counter()
         chosen = self.models if names is None else [self.get(n) for n in names]
         cache: dict[int, torch.Tensor] = {}
-        preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache), reference=reference)[0]
-                 for m in chosen]
+        speech = self.speech_of(audio)
+        preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache), reference=reference,
+                           speech=speech)[0] for m in chosen]
         cons = settle_consensus(consensus_of(preds), preds, getattr(self, "consensus_settings", None))
         return ClipPrediction(name=audio.name, duration_s=audio.duration_s,
                               sample_rate=audio.original_sample_rate, models=preds,
-                              consensus=cons, seconds=time.perf_counter() - t0)
+                              consensus=cons, seconds=time.perf_counter() - t0, speech=speech)
+
+    def speech_of(self, audio: Audio):
+        """Where the speech is in ``audio`` (:class:`ser_core.vad.Speech`), or None with
+        ``vad=False``."""
+        if not self.vad:
+            return None
+        from ser_core import vad
+
+        return vad.analyse(audio.waveform.float(), audio.sample_rate)
 
     def explain(self, audio: Audio, name: str) -> Explanation:
         """One model's prediction with its attention maps and the features they refer to

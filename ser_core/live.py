@@ -232,6 +232,8 @@ class LiveAnalyzer:
                       original_sample_rate=self.sample_rate, original_channels=1, name="live")
         extra = {"reference": self.reference} if self.reference is not None else {}
         pred = self.service.predict(audio, **extra) if len(self.service) else None
+        if pred is not None and not pred.enough_speech:   # voice activity detection
+            return LiveUpdate(at, x, self.sample_rate, level, None, log_mel, pred.speech.sentence)
         if pred is not None and pred.consensus is not None:
             self.history.append((at, pred.consensus.top, pred.consensus.top_prob))
             del self.history[:-120]

@@ -67,7 +67,8 @@ def compare_copies(service: InferenceService, clips: Sequence[Audio],
     chosen = [service.get(n) for n in names] if names else list(service.models)
     if switch_off:
         chosen = [without(m, switch_off) for m in chosen]
-    svc = InferenceService(chosen, service.device)
+    svc = InferenceService(chosen, service.device, vad=service.vad, trim=service.trim,
+                           min_fill=service.min_fill)
     tv: dict[str, list[float]] = {m.name: [] for m in chosen}
     same: dict[str, list[bool]] = {m.name: [] for m in chosen}
     for clip in clips:

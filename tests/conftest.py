@@ -50,6 +50,11 @@ def emovo_root() -> Path:
     return corpus_root("emovo")
 
 
+@pytest.fixture
+def cremad_root() -> Path:
+    return corpus_root("cremad")
+
+
 def tone(freq: float = 220.0, seconds: float = 1.0, sr: int = 16000, amp: float = 0.3) -> np.ndarray:
     """A harmonic tone with a slow amplitude envelope (speech-like enough for unit tests)."""
     t = np.arange(int(seconds * sr)) / sr

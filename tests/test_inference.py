@@ -34,7 +34,8 @@ def ckpt_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def service(ckpt_root) -> InferenceService:
-    return InferenceService.from_paths([ckpt_root], device="cpu")
+    # generated tones are not speech: voice activity detection is tested in tests/test_vad.py
+    return InferenceService.from_paths([ckpt_root], device="cpu", vad=False)
 
 
 def clip(seconds: float, sr: int = 16000, freq: float = 220.0) -> Audio:
@@ -66,7 +67,9 @@ def test_prediction_is_the_trainers_computation(service):
         model, meta = load_checkpoint(entry.path)
         with torch.no_grad():
             expected_seg = torch.softmax(model(prepare_batch(meta, segs)), -1)
-        expected = aggregate_posteriors(expected_seg, entry.spec.aggregation)
+        # segments that are mostly zero padding do not vote (ser_core.features.segments)
+        expected = aggregate_posteriors(expected_seg, entry.spec.aggregation,
+                                        torch.tensor(m.segment_votes))
         assert len(m.segment_probs) == segs.shape[0]
         np.testing.assert_allclose(m.segment_probs, expected_seg.numpy(), atol=1e-5)
         np.testing.assert_allclose(m.probs, expected.numpy(), atol=1e-5)
@@ -76,6 +79,7 @@ def test_prediction_is_the_trainers_computation(service):
     assert glam.segment_starts_s[:3] == [0.0, 0.4, 0.8]  # 2 s windows every 0.4 s
     acrnn = next(m for m in pred.models if m.name == "acrnn")
     assert acrnn.aggregation == "max" and len(acrnn.segment_probs) == 3  # 7.3 s -> 3 x 3 s
+    assert acrnn.segment_votes == [True, True, False]  # the last is 1.3 s of audio, 1.7 s padding
 
 
 def test_normalisation_from_meta_is_applied(ckpt_root, tmp_path):
@@ -195,7 +199,9 @@ def test_cli_json_one_object_per_input(wavs, ckpt_root, capsys):
     assert rc == 0
     results = json.loads(out)
     assert [r["path"] for r in results] == [str(good), str(bad), str(stereo)]
-    assert set(results[0]) == {"path", "duration_s", "sample_rate", "models", "consensus", "uncertain", "threshold"}
+    assert set(results[0]) == {"path", "duration_s", "sample_rate", "models", "consensus", "uncertain",
+                               "threshold", "speech"}
+    assert set(results[0]["speech"]) >= {"enough", "fraction", "intervals", "sentence"}
     assert set(results[1]) == {"path", "error"} and "bad.wav" in results[1]["error"]
     assert results[2]["sample_rate"] == 44100 and results[2]["duration_s"] == pytest.approx(3.5)
     for r in (results[0], results[2]):

@@ -162,3 +162,18 @@ def test_pump_stops_when_the_stream_stops_or_the_receiver_disappears():
     ctx = Gone()
     assert list(pump(lambda t: ctx.audio_receiver.get_frames(timeout=t), an, lambda: True,
                      timeout_s=0.05)) == []
+
+
+def test_a_loud_window_without_speech_gets_the_vad_sentence_not_an_emotion(tmp_path):
+    # a real service (one tiny checkpoint) with voice activity detection: white noise at
+    # -20 dBFS passes the level gate but holds no speech
+    from ser_core.inference import InferenceService
+    from ser_core.testing import make_tiny_checkpoint
+
+    make_tiny_checkpoint(tmp_path / "glam", "glam")
+    an = LiveAnalyzer(InferenceService.from_paths([tmp_path], device="cpu"), window_s=2.0)
+    noise = 0.1 * np.random.default_rng(0).standard_normal(48000 * 2)
+    an.feed(webrtc_frames(noise))
+    upd = an.analyze()
+    assert upd.level_dbfs > -55 and upd.prediction is None
+    assert "No speech was found" in upd.reason and not an.history

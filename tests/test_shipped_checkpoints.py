@@ -130,7 +130,9 @@ def emovo_clips():
 def shipped_service():
     from ser_core.inference import InferenceService
 
-    return InferenceService.from_paths([SHIPPED], device="cpu")
+    # the band and level safeguards are measured without voice activity detection, whose
+    # trimming moves with the band (see README, "Leave-one-corpus-out")
+    return InferenceService.from_paths([SHIPPED], device="cpu", vad=False)
 
 
 @pytest.mark.slow

@@ -30,7 +30,8 @@ def add_protocol_args(p: argparse.ArgumentParser, default: str = "speaker-kfold"
     g = p.add_argument_group("protocol")
     g.add_argument("--protocol", default=default,
                    help="speaker-kfold (kfold), leave-one-speaker-out (loso), "
-                        "leave-one-session-out, seed000, cross-corpus, speaker-dependent-random "
+                        "leave-one-session-out, seed000, cross-corpus, leave-one-corpus-out (loco: one "
+                        "fold per corpus, tested on the corpus left out), speaker-dependent-random "
                         f"(default {default})")
     g.add_argument("--folds", type=int, default=None, metavar="K",
                    help="k for speaker-kfold (default 5) or speaker-dependent-random")
@@ -56,13 +57,17 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--balance", choices=("weighted_loss", "sampler", "none"), default=None,
                    help="class imbalance: weighted cross-entropy or balanced sampling")
     g.add_argument("--augment", default=None, metavar="SPEC",
-                   help="none | awgn | seed002 [,p=0.5,snr=10-25,ops=pitch+noise,k=2]")
+                   help="none | awgn | seed002 | room (noise, reverberation, gain, band) "
+                        "[,p=0.5,snr=10-25,ops=pitch+noise,k=2,rt60=0.2-0.8,gain=-12-6]")
     g.add_argument("--mixup", dest="mixup_alpha", type=float, default=None, metavar="ALPHA",
                    help="mixup of training batches, lam ~ Beta(ALPHA, ALPHA) (GLAM's public "
                         "code: 0.5); 0 = off")
     g.add_argument("--normalize", dest="normalize", action="store_true", default=None,
                    help="standardise features with training-set mean/std")
     g.add_argument("--no-normalize", dest="normalize", action="store_false")
+    g.add_argument("--vad-trim", dest="vad_trim", action="store_true", default=None,
+                   help="cut each utterance to its speech (voice activity detection), as "
+                        "predict and the app do")
     g.add_argument("--seed002-rules", dest="seed002_rules", action="store_true", default=None,
                    help="also apply seed 002's early-stopping rules A/B/C")
     g.add_argument("--set", dest="recipe_set", action="append", default=[], metavar="KEY=VALUE",
@@ -93,7 +98,7 @@ def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
     from ser_core.training.recipes import parse_set_options
 
     fields = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "patience", "monitor",
-              "balance", "augment", "normalize", "seed002_rules", "mixup_alpha")
+              "balance", "augment", "normalize", "seed002_rules", "mixup_alpha", "vad_trim")
     out = {f: getattr(args, f, None) for f in fields}
     out = {k: v for k, v in out.items() if v is not None}
     out.update(parse_set_options(getattr(args, "recipe_set", None)))

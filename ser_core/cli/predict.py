@@ -27,6 +27,9 @@ def register(sub) -> None:
                         "checkpoint under $SER_CHECKPOINTS_DIR or checkpoints/)")
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per input")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("--no-vad", action="store_true",
+                   help="no voice activity detection (default: silence is trimmed and segments "
+                        "that are mostly silence or padding do not vote)")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
     p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"],
                    help="what runs the models (features are always torch): torch eager, "
@@ -107,6 +110,8 @@ def format_text(results: list[dict]) -> str:
             lines.append(f"{r['path']}: error: {r['error']}")
             continue
         lines.append(f"{r['path']}  ({r['duration_s']:.2f} s, {r['sample_rate']} Hz)")
+        if "speech" in r:
+            lines.append(f"  {'' if r['speech']['enough'] else 'WARNING: '}{r['speech']['sentence']}")
         width = max(len(m["name"]) for m in r["models"])
         for m in r["models"]:
             ranked = sorted(zip(m["labels"], m["probs"]), key=lambda t: -t[1])
@@ -182,7 +187,8 @@ def run(args) -> int:
 
         torch.set_num_threads(int(args.threads))
     service = InferenceService.from_paths(args.checkpoint, device=args.device,
-                                          backend=args.backend or default_backend())
+                                          backend=args.backend or default_backend(),
+                                          vad=False if args.no_vad else None)
     if not len(service):
         where = ", ".join(args.checkpoint) if args.checkpoint else str(checkpoints_dir())
         why = "".join(f" {p}: {e}" for p, e in list(service.failed.items())[:1])

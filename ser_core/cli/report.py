@@ -3,6 +3,11 @@
     python -m ser_core report                            # every checkpoint under checkpoints/
     python -m ser_core report runs/shipped/glam-emodb7   # a training run (not shipped)
     python -m ser_core report --ensemble runs/shipped/glam runs/shipped/dual_dslstm ...
+    python -m ser_core report --loco                     # only the left-out-corpus table
+
+The headline is leave-one-corpus-out: the shipped checkpoints and their consensus on a corpus
+none of them trained on (stored by ``python -m ser_core loco ... --save`` in results/loco/),
+with 95 % confidence intervals from a bootstrap over speakers; then the k-fold table.
 
 Without ``--ensemble``: a markdown table of the checkpoints' measured metrics (UA / WA /
 macro-F1 mean ± std over speaker-independent folds, pooled and per corpus; the prediction
@@ -24,11 +29,31 @@ def register(sub) -> None:
                         "(default: checkpoints/)")
     p.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=None,
                    help="score the mean posterior of these training runs instead")
+    p.add_argument("--loco", action="store_true",
+                   help="only the leave-one-corpus-out table (and consensus confusion matrices)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--calibration", action="store_true",
                    help="also print the calibration of the first folder's consensus.json "
                         "(printed by default for checkpoints/)")
     p.set_defaults(handler=run)
+
+
+def print_loco(only: bool) -> bool:
+    """The left-out-corpus headline (results/loco/*.json); False when there is none."""
+    from ser_core import loco
+
+    results = loco.load_results()
+    if not results:
+        if only:
+            print("no left-out-corpus results: run python -m ser_core loco --corpus C --root DIR --save")
+        return False
+    print("Leave-one-corpus-out (corpus never heard in training; 95 % CI: bootstrap over speakers):\n")
+    print(loco.markdown_table(results))
+    if only:
+        for r in results:
+            print()
+            print(loco.confusion_text(r))
+    return True
 
 
 def run(args) -> int:
@@ -60,11 +85,16 @@ def run(args) -> int:
         dirs += [Path(d)] if is_run else (find_checkpoints(d) or [])
     if not dirs:
         raise ConfigError(f"no checkpoints under {', '.join(args.checkpoints or ['checkpoints'])}.")
+    if args.loco:
+        print_loco(True)
+        return 0
     if args.json:
         print(json.dumps({str(d): {k: export.table_meta(d).get(k) for k in
                                    ("model", "labels", "metrics", "prediction_spread", "precision")}
                           for d in dirs}, indent=2))
         return 0
+    if not args.checkpoints and print_loco(False):
+        print("\nSpeaker-independent k-fold within the training corpora (mean ± std over folds):\n")
     print(export.markdown_table(dirs))
     if not args.checkpoints or args.calibration:
         from ser_core.consensus import calibration_text, load_settings

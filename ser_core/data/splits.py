@@ -12,6 +12,9 @@ Speaker-independent protocols (speakers never shared between parts of a fold):
   has sessions of two speakers (IEMOCAP), the validation speaker is the test speaker's
   session partner, as in the ACRNN recipe; otherwise it is the next speaker in a seeded order.
 - ``cross-corpus``: train (and validate) on corpora A, test on corpora B; one fold.
+- ``leave-one-corpus-out``: one fold per corpus: train (and validate) on all the others,
+  test on every utterance of the one left out whose class the training part has (the others
+  are excluded, with the reason). Needs at least two corpora.
 
 And one that is not speaker-independent, labelled as such everywhere it goes:
 
@@ -28,6 +31,7 @@ to JSON (:meth:`Split.to_dict`) so they are saved with results.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -45,10 +49,11 @@ SPEAKER_DEPENDENT_NOTE = (
     "reproducing seeds 002/003; its numbers are not comparable with speaker-independent results.")
 
 PROTOCOLS = ("leave-one-speaker-out", "speaker-kfold", "leave-one-session-out", "seed000",
-             "cross-corpus", "speaker-dependent-random")
+             "cross-corpus", "leave-one-corpus-out", "speaker-dependent-random")
 ALIASES = {"loso": "leave-one-speaker-out", "kfold": "speaker-kfold", "speaker-k-fold": "speaker-kfold",
            "loso-session": "leave-one-session-out", "session": "leave-one-session-out",
            "losession": "leave-one-session-out", "seed-000": "seed000", "cross": "cross-corpus",
+           "loco": "leave-one-corpus-out",
            "random": "speaker-dependent-random"}
 
 
@@ -380,6 +385,46 @@ def cross_corpus(utterances: Sequence[Utterance], *, train_corpora: Sequence[str
                                    "val_speakers": val_speakers, "seed": seed}, [fold], duplicates)
 
 
+def _restrict_test_classes(fold: Fold, by_uid: Mapping[str, Utterance]) -> Fold:
+    """``fold`` without the test utterances whose class no training utterance has."""
+    def cls(uid: str) -> str:
+        return by_uid[uid].label or by_uid[uid].emotion
+
+    trained = {cls(uid) for uid in fold.train}
+    drop = [uid for uid in fold.test if cls(uid) not in trained]
+    if not drop:
+        return fold
+    why = [(uid, f"class {cls(uid)!r} is not in the training data") for uid in drop]
+    test = tuple(uid for uid in fold.test if cls(uid) in trained)
+    speakers = dict(fold.speakers)
+    speakers["test"] = tuple(sorted({by_uid[uid].speaker_key for uid in test}))
+    return dataclasses.replace(fold, test=test, speakers=speakers,
+                               excluded=tuple(sorted(fold.excluded + tuple(why))))
+
+
+def leave_one_corpus_out(utterances: Sequence[Utterance], *, val_speakers: int = 0, seed: int = 0,
+                         duplicates: Sequence[Sequence[str]] = ()) -> Split:
+    """One fold per corpus: train on the others, test on that corpus (classes the training
+    part has); ``val_speakers`` validation speakers drawn from the training corpora."""
+    corpora = sorted({u.corpus for u in utterances})
+    if len(corpora) < 2:
+        raise ConfigError(f"leave-one-corpus-out needs at least two corpora; the data has "
+                          f"{len(corpora)} ({', '.join(corpora)}).")
+    by = _speakers(utterances)
+    by_uid = {u.uid: u for u in utterances}
+    folds = []
+    for corpus in corpora:
+        test_spk = [s for s in by if s.split(":", 1)[0] == corpus]
+        train_spk = [s for s in by if s.split(":", 1)[0] != corpus]
+        val = _pick_val(train_spk, val_speakers, f"{seed}:loco:{corpus}")
+        fold = _fold_from_speakers(corpus, by, test_spk, val, duplicates)
+        folds.append(_restrict_test_classes(fold, by_uid))
+    return _build("leave-one-corpus-out", {"corpora": corpora, "val_speakers": val_speakers,
+                                           "seed": seed}, folds, duplicates,
+                  note="leave-one-corpus-out: each fold tests one corpus none of its training "
+                       "speakers come from.")
+
+
 def speaker_dependent_random(utterances: Sequence[Utterance], *, folds: int = 1, test_fraction: float = 0.2,
                              val_fraction: float = 0.0, seed: int = 0, stratify: bool = True,
                              duplicates: Sequence[Sequence[str]] = ()) -> Split:
@@ -500,5 +545,7 @@ def make_split(utterances: Sequence[Utterance], protocol: str, *, folds: int | N
             raise ConfigError("cross-corpus needs train_corpora and test_corpora (e.g. --train iemocap --test seac).")
         return cross_corpus(utterances, train_corpora=train_corpora, test_corpora=test_corpora,
                             val_speakers=vs, seed=seed, duplicates=groups)
+    if protocol == "leave-one-corpus-out":
+        return leave_one_corpus_out(utterances, val_speakers=vs, seed=seed, duplicates=groups)
     return speaker_dependent_random(utterances, folds=folds or 1, test_fraction=test_fraction,
                                     val_fraction=val_fraction, seed=seed, duplicates=groups)

@@ -42,13 +42,38 @@ def segment_starts(n_segments: int, sample_rate: int, segment_s: float | None,
     return [round(i * hop, 6) for i in range(n_segments)]
 
 
-def aggregate_posteriors(segment_probs: torch.Tensor, how: str) -> torch.Tensor:
+def segment_fill(mask: torch.Tensor, sample_rate: int, segment_s: float | None,
+                 hop_s: float | None = None) -> torch.Tensor:
+    """``(n_segments,)``: the share of each segment that ``mask`` ``(time,)`` marks (1 = real,
+    or speech), cut exactly as :func:`segment_waveform` cuts the clip; zero padding counts 0."""
+    return segment_waveform(mask.float(), sample_rate, segment_s, hop_s).mean(dim=1)
+
+
+#: A segment votes when at least this share of it is speech (and not zero padding).
+MIN_SEGMENT_FILL = 0.5
+
+
+def voting_segments(fill: torch.Tensor, min_fill: float = MIN_SEGMENT_FILL) -> torch.Tensor:
+    """Boolean ``(n_segments,)``: segments with ``fill >= min_fill``; when none has, the one
+    with the most (so that every clip keeps one vote)."""
+    keep = fill >= min_fill
+    if not bool(keep.any()):
+        keep = torch.zeros_like(keep)
+        keep[int(fill.argmax())] = True
+    return keep
+
+
+def aggregate_posteriors(segment_probs: torch.Tensor, how: str,
+                         keep: torch.Tensor | None = None) -> torch.Tensor:
     """Combine ``(n_segments, classes)`` posteriors into one ``(classes,)`` distribution.
 
     ``"mean"`` averages; ``"max"`` takes the per-class maximum and renormalises to sum 1.
+    ``keep`` (boolean ``(n_segments,)``, see :func:`voting_segments`) pools only those segments.
     """
     if segment_probs.dim() != 2:
         raise ValueError("expected (n_segments, classes)")
+    if keep is not None:
+        segment_probs = segment_probs[keep.to(segment_probs.device)]
     if how == "mean":
         return segment_probs.mean(0)
     if how == "max":

@@ -27,6 +27,10 @@ def evaluate_items(models: Sequence[torch.nn.Module], meta: CheckpointMeta, item
     audio is decoded and featurized once for all of them."""
     spec, sr = meta.input_spec, meta.sample_rate
     waves = load_waveforms([it.path for it in items], sr)
+    if (meta.extra.get("recipe") or {}).get("vad_trim"):  # trained on speech only: test on speech only
+        from ser_core.vad import trim_waveforms
+
+        waves = trim_waveforms(waves, sr)
     bank = SegmentBank(waves, [it.y for it in items], sr, spec.segment_s, spec.hop_s,
                        device=device)
     trainer = Trainer(model_name=meta.model, labels=meta.labels, recipe=Recipe(),

@@ -30,6 +30,7 @@ from ser_core.checkpoint import save_checkpoint
 from ser_core.errors import ConfigError
 from ser_core.models import model_class
 from ser_core.models.base import InputSpec
+from ser_core.training import resume
 from ser_core.training.datasets import SegmentBank, as_items
 from ser_core.training.folds import FoldPlan, FoldResult, FoldStrategy, brief, checkpoint_meta, run_folds
 from ser_core.training.manifest import corpus_provenance
@@ -39,7 +40,7 @@ from ser_core.training.stopping import Seed002Rules
 from ser_core.training.trainer import Trainer
 
 AUTO_VAL_PROTOCOLS = ("leave-one-speaker-out", "speaker-kfold", "leave-one-session-out",
-                      "cross-corpus")
+                      "cross-corpus", "leave-one-corpus-out")
 
 
 @dataclass
@@ -229,7 +230,7 @@ def start_run(s: Session, opts: TrainOptions, model: str, spec: InputSpec, label
     s.progress.line(f"{model} on {'+'.join(corpora)} ({label_set.id}, "
                     f"{len(label_set.classes)} classes), {protocol_name}: {len(fold_ids)} "
                     f"fold(s), device {s.device}")
-    return s.make_bank(items, spec)
+    return s.make_bank(items, spec, trim=recipe.vad_trim)
 
 
 # -- CV and cross-corpus ----------------------------------------------------------------
@@ -295,10 +296,15 @@ def _run_training(s: Session, opts: TrainOptions) -> dict:
                       bank=bank, spec=spec, sample_rate=s.sample_rate, device=s.device,
                       seed=opts.seed, model_config=opts.model_config, amp=opts.amp,
                       dist_info=s.dist, progress=s.progress, feature_params=feature_params)
+    trainer.resume_dir = s.run.path / resume.DIRNAME   # a stopped run continues (training.resume)
+    trainer.resume_key = resume.run_key(config, split.fingerprint)
     protocol_meta = {"name": split.protocol, "params": dict(split.params),
                      "speaker_independent": split.speaker_independent,
                      "folds": len(split.folds), "seed": opts.seed,
                      "split_fingerprint": split.fingerprint, "validation": val_rule}
     plan = FoldPlan(opts.model, label_set, provenance, items, split, fold_ids, recipe,
                     protocol_meta, trainer)
-    return run_folds(s, plan, CrossValidation(opts, recipe))
+    results = run_folds(s, plan, CrossValidation(opts, recipe))
+    if s.dist.is_main:
+        resume.clear(trainer.resume_dir)  # finished: nothing left to resume
+    return results

@@ -66,6 +66,8 @@ class Recipe:
         shuffled copy of itself, ``lam ~ Beta(alpha, alpha)`` per batch and the loss
         ``lam CE(y) + (1 - lam) CE(y_shuffled)``, as GLAM's public code trains (``train.py``,
         ``--alpha 0.5``); 0 = off (seed 000's text does not mention it).
+    vad_trim: cut every utterance (training and test) to its speech with voice activity
+        detection (:func:`ser_core.vad.trim_waveforms`), as the inference service does.
     """
 
     optimizer: str = "adam"
@@ -87,6 +89,7 @@ class Recipe:
     grad_clip: float = 0.0
     label_smoothing: float = 0.0
     mixup_alpha: float = 0.0
+    vad_trim: bool = False
     source: str = "project default"
 
     def __post_init__(self) -> None:

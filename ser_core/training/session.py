@@ -38,9 +38,13 @@ class Session:
                                  quiet=opts.quiet)
         self.sample_rate = DEFAULT_SAMPLE_RATE
 
-    def make_bank(self, items: list[Item], spec) -> SegmentBank:
+    def make_bank(self, items: list[Item], spec, trim: bool = False) -> SegmentBank:
         t0 = time.time()
         waves = load_waveforms([it.path for it in items], self.sample_rate)
+        if trim:  # the recipe's vad_trim: speech only, as the inference service cuts it
+            from ser_core.vad import trim_waveforms
+
+            waves = trim_waveforms(waves, self.sample_rate)
         total = sum(int(w.shape[0]) for w in waves)
         bank = SegmentBank(waves, [it.y for it in items], self.sample_rate, spec.segment_s,
                            spec.hop_s, device=_bank_device(total, self.device))

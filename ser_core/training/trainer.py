@@ -60,6 +60,7 @@ from ser_core.checkpoint.meta import FeatureMeta
 from ser_core.features.segments import aggregate_posteriors
 from ser_core.models import create_model, set_trainable_groups
 from ser_core.models.base import InputSpec, SERModel
+from ser_core.training import resume
 from ser_core.training.augment import augment_batch, parse_augment
 from ser_core.training.datasets import SegmentBank
 from ser_core.training.distributed import DistInfo
@@ -130,6 +131,7 @@ class Trainer:
         self.feature = FeatureMeta.resolved(
             spec.feature, spec.params if feature_params is None else feature_params)
         self._cache = None  # features of every segment, or False when too large
+        self.resume_dir, self.resume_key = None, ""  # set by the protocol: see training.resume
         if feature_cache_bytes is None:
             feature_cache_bytes = (int(0.4 * torch.cuda.mem_get_info(self.device)[0])
                                    if self.device.type == "cuda" else 3 * 2**30)
@@ -301,8 +303,18 @@ class Trainer:
         st = self._start_fit(fold, train_utts, epochs, init_state, init_num_classes, reset_head,
                              trainable_groups, fixed_normalization, freeze_bn_stats)
         t_fit = time.time()
-        for epoch in range(1, st.epochs + 1):
-            if self._epoch(st, epoch, val_utts):
+        start, finished = 1, False
+        saved = resume.load(self.resume_dir, fold, self.resume_key)
+        if saved is not None:  # continue after the last completed epoch
+            start, finished = resume.restore(saved, st) + 1, saved["finished"]
+            self.progress.line(f"fold {fold + 1}: resumed after epoch {start - 1}"
+                               f"{' (finished)' if finished else ''}")
+        for epoch in range(start, start if finished else st.epochs + 1):
+            finished = self._epoch(st, epoch, val_utts) or epoch == st.epochs
+            if self.resume_dir is not None and (not self.dist.enabled or self.dist.is_main):
+                resume.save(self.resume_dir, fold, resume.state_of(self.resume_key, epoch,
+                                                                   finished, st))
+            if finished:
                 break
         st.model.load_state_dict(st.best_state)
         st.model.eval()

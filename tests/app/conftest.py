@@ -87,6 +87,7 @@ def app_env(monkeypatch, tmp_path, tiny_checkpoints):
     monkeypatch.setenv("SER_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("SER_JOBS_IDLE_EXIT", "5")
     monkeypatch.setenv("SER_DATA_ROOT", str(tmp_path / "no_data_here"))
+    monkeypatch.setenv("SER_VAD", "off")  # the pages' clips are generated tones, not speech
     monkeypatch.setenv("SER_ONNX_CACHE", str(tmp_path / "onnx"))  # the app's background exports
     monkeypatch.setenv("SER_ALLOWED_ROOTS", str(tmp_path))  # the test's folders (tiny_emodb)
     yield tiny_checkpoints

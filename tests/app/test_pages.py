@@ -91,6 +91,22 @@ def test_classify_upload_shows_every_model(app, app_env, wav):
     assert all(name in shown for name in votes["model"]) and shown.count('class="serp"') == 5
 
 
+def test_classify_says_when_a_clip_has_no_speech(app, app_env, wav, monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setenv("SER_VAD", "on")
+    st.cache_resource.clear()  # the loaded service keeps its VAD setting
+    try:
+        at = app.run()
+        at.switch_page("app_pages/classify.py").run()
+        at.file_uploader(key="classify_upload").set_value(("tone.wav", wav(3.0), "audio/wav")).run()
+        no_exception(at)
+        assert "No speech was found" in texts(at)
+        assert "Consensus" not in {m.label for m in at.metric}
+    finally:
+        st.cache_resource.clear()
+
+
 def test_classify_long_clip_has_a_timeline(app, app_env, wav):
     at = app.run()
     at.switch_page("app_pages/classify.py").run()
@@ -169,7 +185,9 @@ def test_compare_side_by_side_and_measured_results(app, app_env):
     tables = [d.value for d in at.dataframe]
     answers = tables[0]
     assert list(answers["model"]) == ["acrnn", "glam", "parallel_cnn_transformer", "serct"]
-    measured = tables[1]
+    left_out = tables[1]  # the shipped models on a corpus they never heard (results/loco/)
+    assert "consensus" in list(left_out["model"]) and "95 % CI" in left_out.columns
+    measured = tables[2]
     row = measured[measured["scope"] == "mean over folds"].iloc[0]
     assert row["model"] == "acrnn" and row["UA"] == 58.0 and row["UA ±"] == 4.0
     assert at.selectbox(key="cm_acrnn").value == "test"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from ser_core.data import (apply_label_set, duplicate_groups, load_corpus, load_labeled, make_split)
@@ -91,3 +93,37 @@ def test_cross_corpus_on_real_data(emodb_root, emovo_root):
     split.check(data.utterances)
     f = split.folds[0]
     assert len(f.test) == 588 and len(f.train) + len(f.val) == 535 - 81
+
+
+def test_cremad_counts_speakers_and_gender(cremad_root):
+    # ../shared/data/cremad holds CREMA-D's odd-numbered actors (see its SOURCE.md)
+    listing = load_corpus("cremad", cremad_root)
+    assert len(listing) == 3756 and not listing.skipped
+    assert listing.by_emotion() == {"anger": 641, "disgust": 641, "fear": 641, "happy": 642,
+                                    "neutral": 550, "sad": 641}
+    speakers = listing.speakers
+    assert len(speakers) == 46 and all(int(s) % 2 == 1 for s in speakers)
+    gender = {u.speaker: u.gender for u in listing}
+    assert sorted(Counter(gender.values()).items()) == [("female", 20), ("male", 26)]
+    assert all("age" in u.extra for u in listing)
+    mapped = apply_label_set(listing.utterances, "ekman7")
+    assert len(mapped.kept) == 3756 and not mapped.dropped
+    assert mapped.class_counts()["angry"] == 641 and not mapped.class_counts().get("surprise")
+
+
+@pytest.mark.slow
+def test_leave_one_corpus_out_on_the_four_corpora(ravdess_root, emodb_root, emovo_root, cremad_root):
+    roots = [ravdess_root, emodb_root, emovo_root, cremad_root]
+    data = load_labeled("ravdess,emodb,emovo,cremad", roots, "emodb7")
+    split = make_split(data.utterances, "leave-one-corpus-out", val_speakers=1)
+    split.check(data.utterances)
+    assert [f.name for f in split] == ["cremad", "emodb", "emovo", "ravdess"]
+    by_uid = {u.uid: u for u in data.utterances}
+    for f in split:
+        assert {by_uid[x].corpus for x in f.test} == {f.name}
+        assert f.name not in {by_uid[x].corpus for x in f.train + f.val}
+    cremad, emodb = split.folds[0], split.folds[1]
+    assert len(cremad.test) == 3756 and len(cremad.speakers["test"]) == 46
+    # boredom is Emo-DB's alone: with Emo-DB left out no training utterance has it
+    assert len(emodb.test) == 535 - 81
+    assert {by_uid[x].label for x, _ in emodb.excluded} == {"boredom"}

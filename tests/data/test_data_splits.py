@@ -183,7 +183,7 @@ def test_clear_errors():
     with pytest.raises(ConfigError, match="appears twice"):
         make_split(one + one, "loso", duplicates=None)
     assert set(PROTOCOLS) == {"leave-one-speaker-out", "speaker-kfold", "leave-one-session-out", "seed000",
-                              "cross-corpus", "speaker-dependent-random"}
+                              "cross-corpus", "leave-one-corpus-out", "speaker-dependent-random"}
 
 
 def test_saved_split_round_trips_and_detects_edits(tmp_path):
@@ -196,3 +196,30 @@ def test_saved_split_round_trips_and_detects_edits(tmp_path):
     with pytest.raises(ConfigError, match="fingerprint"):
         Split.from_dict(d)
     assert [u.uid for u in split.select(0, "test", utts)] == list(split.folds[0].test)
+
+
+def test_leave_one_corpus_out_disjoint_corpora_and_classes_restricted():
+    # "surprise" exists only in tess: when tess is left out its surprise clips cannot be tested
+    # (no training utterance has that class); when another corpus is left out they train.
+    tess = corpus("tess", 2) + [utt("tess", "S00", 100 + i, "surprise") for i in range(3)]
+    utts = corpus("ravdess", 4) + corpus("emodb", 3) + tess
+    split = make_split(utts, "leave-one-corpus-out", val_speakers=1, duplicates=None)
+    assert [f.name for f in split] == ["emodb", "ravdess", "tess"]
+    assert split.speaker_independent and split.params["corpora"] == ["emodb", "ravdess", "tess"]
+    assert_clean(split, utts)
+    by_uid = {u.uid: u for u in utts}
+    for f in split:
+        assert {by_uid[x].corpus for x in f.test} == {f.name}
+        assert f.name not in {by_uid[x].corpus for x in f.train + f.val}
+        assert len(f.val) and len({by_uid[x].speaker_key for x in f.val}) == 1
+        trained = {by_uid[x].label for x in f.train}
+        assert {by_uid[x].label for x in f.test} <= trained
+    tess_fold = split.folds[2]
+    dropped = {uid for uid, _ in tess_fold.excluded}
+    assert dropped == {u.uid for u in tess if u.label == "surprise"}
+    assert all("not in the training data" in why for _, why in tess_fold.excluded)
+    assert len(tess_fold.test) == len(tess) - 3  # every other tess utterance is tested
+    assert any(by_uid[x].label == "surprise" for x in split.folds[0].train)
+    assert make_split(utts, "loco", val_speakers=1, duplicates=None).fingerprint == split.fingerprint
+    with pytest.raises(ConfigError, match="at least two corpora"):
+        make_split(corpus("emodb", 3), "leave-one-corpus-out", duplicates=None)

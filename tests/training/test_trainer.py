@@ -174,3 +174,47 @@ def test_mixup_batch_mixes_every_input_of_a_dict_with_the_same_partner():
                                           torch.Generator().manual_seed(1))
     torch.testing.assert_close(xm["b"], 10 * xm["a"])
     torch.testing.assert_close(xm["a"][:, 0], lam * torch.arange(4.0) + (1 - lam) * ym.float())
+
+
+def test_a_stopped_fit_resumes_after_its_last_completed_epoch(synthetic_bank, tmp_path):
+    """Stopped during epoch 3 of 4, started again: epochs 3-4 run from the saved state and the
+    result equals an uninterrupted run's (losses, validation, best weights)."""
+    from ser_core.training import resume
+
+    bank, spec = synthetic_bank("glam")
+    ref = make_trainer(bank, spec, epochs=4, patience=0, augment="awgn").fit(0, TRAIN, VAL)
+
+    first = make_trainer(bank, spec, epochs=4, patience=0, augment="awgn")
+    first.resume_dir, first.resume_key = tmp_path / "resume", "k1"
+    calls = {"n": 0}
+    real_evaluate = first.evaluate
+
+    def stop_in_epoch_3(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_evaluate(*a, **kw)
+
+    first.evaluate = stop_in_epoch_3
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(0, TRAIN, VAL)
+    saved = resume.load(tmp_path / "resume", 0, "k1")
+    assert saved["epoch"] == 2 and not saved["finished"] and len(saved["history"]) == 2
+    assert resume.load(tmp_path / "resume", 0, "another configuration") is None
+
+    again = make_trainer(bank, spec, epochs=4, patience=0, augment="awgn")
+    again.resume_dir, again.resume_key = tmp_path / "resume", "k1"
+    ran = []
+    real = again.evaluate
+    again.evaluate = lambda *a, **kw: ran.append(1) or real(*a, **kw)
+    got = again.fit(0, TRAIN, VAL)
+    assert len(ran) == 2  # epochs 3 and 4 only
+    assert [h["epoch"] for h in got.history] == [1, 2, 3, 4]
+    assert [h["train_loss"] for h in got.history] == pytest.approx([h["train_loss"] for h in ref.history])
+    assert got.best_epoch == ref.best_epoch
+    for k, v in ref.model.state_dict().items():
+        assert torch.allclose(v, got.model.state_dict()[k], atol=1e-6), k
+    # a finished fold only repeats its evaluation
+    done = make_trainer(bank, spec, epochs=4, patience=0, augment="awgn")
+    done.resume_dir, done.resume_key = tmp_path / "resume", "k1"
+    assert done.fit(0, TRAIN, VAL).history == got.history

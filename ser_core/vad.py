@@ -1,0 +1,167 @@
+"""Voice activity detection: where the speech is in a clip (Silero VAD, no download).
+
+The detector is `silero-vad <https://github.com/snakers4/silero-vad>`_ (MIT): its TorchScript
+model ships inside the wheel (``silero_vad/data/silero_vad.jit``) and is loaded from there,
+so nothing is fetched at run time. It runs on 16 kHz audio in 32 ms windows; any other rate
+is resampled first. Times are seconds from the start of the clip given.
+
+Used by every path that turns audio into a prediction or a training example:
+
+- :func:`analyse` → :class:`Speech`: speech intervals, the speech fraction, and whether there
+  is enough speech to say anything (``Speech.enough``; ``Speech.sentence`` says why not);
+- :func:`trim`: the clip from its first to its last speech (plus ``pad_s``), pauses inside kept;
+- :func:`speech_mask`: a per-sample speech mask, which the inference service turns into each
+  segment's speech share so that segments of silence or zero padding never vote
+  (:func:`ser_core.features.segments.segment_fill`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import torch
+
+VAD_RATE = 16000
+#: Less speech than this (seconds) and a clip gets no emotion: "too little speech".
+MIN_SPEECH_S = 0.3
+#: Kept around the speech when trimming (seconds), so onsets and decays are not cut.
+TRIM_PAD_S = 0.1
+
+_LOCK = threading.Lock()
+_MODEL = None
+
+
+def _model():
+    """The packaged Silero TorchScript model, loaded once (thread-safe: it keeps state)."""
+    global _MODEL
+    if _MODEL is None:
+        from silero_vad import load_silero_vad
+
+        _MODEL = load_silero_vad(onnx=False)
+    return _MODEL
+
+
+def _at_16k(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    from ser_core.audio import resample
+
+    wave = waveform.detach().float().cpu()
+    if wave.dim() != 1:
+        raise ValueError(f"expected a mono waveform (time,), got shape {tuple(wave.shape)}")
+    return resample(wave, sample_rate, VAD_RATE) if sample_rate != VAD_RATE else wave
+
+
+def speech_intervals(waveform: torch.Tensor, sample_rate: int, *, threshold: float = 0.5,
+                     min_speech_s: float = 0.25, min_silence_s: float = 0.1,
+                     pad_s: float = 0.03) -> list[tuple[float, float]]:
+    """Speech as ``[(start_s, end_s), ...]`` in ``waveform`` ``(time,)`` at ``sample_rate``.
+
+    Silero's own post-processing: probabilities above ``threshold`` are speech, chunks shorter
+    than ``min_speech_s`` dropped, gaps shorter than ``min_silence_s`` bridged, ``pad_s`` added
+    on each side. The level does not matter much (the model normalises), but digital silence
+    and low noise are not speech.
+    """
+    from silero_vad import get_speech_timestamps
+
+    wave = _at_16k(waveform, sample_rate)
+    if wave.numel() < 512:
+        return []
+    with _LOCK, torch.inference_mode():
+        model = _model()
+        stamps = get_speech_timestamps(wave, model, threshold=threshold, sampling_rate=VAD_RATE,
+                                       min_speech_duration_ms=int(min_speech_s * 1000),
+                                       min_silence_duration_ms=int(min_silence_s * 1000),
+                                       speech_pad_ms=int(pad_s * 1000))
+        model.reset_states()
+    return [(s["start"] / VAD_RATE, s["end"] / VAD_RATE) for s in stamps]
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Where the speech is in one clip."""
+
+    duration_s: float
+    intervals: list[tuple[float, float]] = field(default_factory=list)
+    min_speech_s: float = MIN_SPEECH_S
+
+    @property
+    def speech_s(self) -> float:
+        return sum(e - s for s, e in self.intervals)
+
+    @property
+    def fraction(self) -> float:
+        """Share of the clip that is speech (0..1)."""
+        return self.speech_s / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def enough(self) -> bool:
+        return self.speech_s >= self.min_speech_s
+
+    @property
+    def span(self) -> tuple[float, float] | None:
+        """From the first speech onset to the last offset, or None without speech."""
+        return (self.intervals[0][0], self.intervals[-1][1]) if self.intervals else None
+
+    @property
+    def sentence(self) -> str:
+        """What to tell a person about the speech in this clip."""
+        if not self.intervals:
+            return (f"No speech was found in this clip ({self.duration_s:.1f} s): it sounds like "
+                    f"silence or noise, so no emotion is given. Speak closer to the microphone, "
+                    f"or choose a clip with a voice in it.")
+        if not self.enough:
+            return (f"Only {self.speech_s:.2f} s of speech in this clip ({self.duration_s:.1f} s); "
+                    f"at least {self.min_speech_s:.1f} s are needed to say anything about the "
+                    f"emotion, so none is given.")
+        return (f"{self.speech_s:.1f} s of speech in {self.duration_s:.1f} s "
+                f"({100 * self.fraction:.0f} %), in {len(self.intervals)} stretch(es).")
+
+    def to_dict(self) -> dict:
+        return {"duration_s": round(self.duration_s, 4), "speech_s": round(self.speech_s, 4),
+                "fraction": round(self.fraction, 4), "enough": self.enough,
+                "intervals": [[round(s, 3), round(e, 3)] for s, e in self.intervals]}
+
+
+def analyse(waveform: torch.Tensor, sample_rate: int, **options) -> Speech:
+    """:class:`Speech` of ``waveform`` ``(time,)`` (options: :func:`speech_intervals`)."""
+    duration = waveform.shape[-1] / sample_rate
+    return Speech(duration_s=duration, intervals=speech_intervals(waveform, sample_rate, **options))
+
+
+def trim(waveform: torch.Tensor, sample_rate: int, speech: Speech,
+         pad_s: float = TRIM_PAD_S) -> tuple[torch.Tensor, float]:
+    """``(waveform from the first speech to the last, start time of the cut in s)``.
+
+    ``pad_s`` of the original is kept on each side; pauses inside are kept. A clip without
+    speech is returned whole (the caller decides what to say about it).
+    """
+    span = speech.span
+    if span is None:
+        return waveform, 0.0
+    a = max(0, int((span[0] - pad_s) * sample_rate))
+    b = min(waveform.shape[-1], int(round((span[1] + pad_s) * sample_rate)))
+    return waveform[..., a:b], a / sample_rate
+
+
+def speech_mask(n_samples: int, sample_rate: int, intervals: list[tuple[float, float]],
+                offset_s: float = 0.0) -> torch.Tensor:
+    """``(n_samples,)`` float mask: 1 where a sample lies in a speech interval.
+
+    ``offset_s``: the time of sample 0 in the intervals' clock (after :func:`trim`).
+    """
+    mask = torch.zeros(n_samples)
+    for s, e in intervals:
+        a = max(0, int((s - offset_s) * sample_rate))
+        b = min(n_samples, int(round((e - offset_s) * sample_rate)))
+        if b > a:
+            mask[a:b] = 1.0
+    return mask
+
+
+def trim_waveforms(waves: list[torch.Tensor], sample_rate: int) -> list[torch.Tensor]:
+    """Each waveform cut to its speech (:func:`trim`); one without enough speech stays whole."""
+    out = []
+    for w in waves:
+        speech = analyse(w, sample_rate)
+        out.append(trim(w, sample_rate, speech)[0].contiguous() if speech.enough else w)
+    return out

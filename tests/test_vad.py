@@ -1,0 +1,109 @@
+"""Voice activity detection on real speech, on the same speech padded with silence / low noise,
+and on silence; segments of padding or silence never vote."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ser_core import vad
+from ser_core.audio import Audio
+from ser_core.features.segments import aggregate_posteriors, segment_fill, voting_segments
+
+CLIP = "AudioWAV/1001_DFA_ANG_XX.flac"
+
+
+def test_pure_silence_and_low_noise_have_no_speech():
+    for wave in (torch.zeros(3 * 16000), 1e-3 * torch.randn(3 * 16000, generator=torch.Generator().manual_seed(0))):
+        speech = vad.analyse(wave, 16000)
+        assert speech.intervals == [] and not speech.enough and speech.fraction == 0
+        assert "No speech was found" in speech.sentence and "no emotion is given" in speech.sentence
+        trimmed, start = vad.trim(wave, 16000, speech)
+        assert trimmed.shape == wave.shape and start == 0.0
+
+
+def test_too_little_speech_sentence():
+    s = vad.Speech(duration_s=4.0, intervals=[(1.0, 1.2)])
+    assert not s.enough and "Only 0.20 s of speech" in s.sentence
+
+
+def test_segment_fill_and_voting_drop_padding_segments():
+    # 3.2 s at 1 kHz in 3 s segments: the second segment is 0.2 s of audio + 2.8 s of padding
+    fill = segment_fill(torch.ones(3200), 1000, 3.0)
+    assert fill.tolist() == pytest.approx([1.0, 0.2 / 3])
+    keep = voting_segments(fill)
+    assert keep.tolist() == [True, False]
+    probs = torch.tensor([[0.9, 0.1], [0.0, 1.0]])
+    assert aggregate_posteriors(probs, "max", keep).tolist() == pytest.approx([0.9, 0.1])
+    assert aggregate_posteriors(probs, "mean").tolist() == pytest.approx([0.45, 0.55])
+    # when no segment has enough, the fullest one still votes
+    assert voting_segments(torch.tensor([0.1, 0.3, 0.2])).tolist() == [False, True, False]
+    mask = vad.speech_mask(1000, 1000, [(0.2, 0.5)], offset_s=0.1)
+    assert mask.sum() == 300 and mask[100] == 1 and mask[99] == 0
+
+
+@pytest.fixture
+def speech_clip(cremad_root):
+    import soundfile as sf
+
+    from ser_core.audio import resample
+
+    x, sr = sf.read(str(cremad_root / CLIP), dtype="float32")
+    return resample(torch.from_numpy(x), sr, 16000)
+
+
+def _padded(wave: torch.Tensor, kind: str) -> torch.Tensor:
+    pad = 2 * 16000
+    if kind == "silence":
+        side = torch.zeros(pad)
+    else:  # low noise, -60 dB below full scale
+        side = 1e-3 * torch.randn(pad, generator=torch.Generator().manual_seed(1))
+    return torch.cat([side, wave, side.flip(0)])
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("kind", ["silence", "noise"])
+def test_padded_speech_gives_the_same_intervals_shifted(speech_clip, kind):
+    base = vad.analyse(speech_clip, 16000)
+    assert base.enough and 0.3 < base.fraction < 1.0
+    padded = vad.analyse(_padded(speech_clip, kind), 16000)
+    assert len(padded.intervals) == len(base.intervals)
+    for (s0, e0), (s1, e1) in zip(base.intervals, padded.intervals):
+        assert s1 == pytest.approx(s0 + 2.0, abs=0.05) and e1 == pytest.approx(e0 + 2.0, abs=0.05)
+    trimmed, start = vad.trim(_padded(speech_clip, kind), 16000, padded)
+    span = padded.span[1] - padded.span[0]
+    assert trimmed.shape[0] / 16000 == pytest.approx(span + 2 * vad.TRIM_PAD_S, abs=0.01)
+    assert span == pytest.approx(base.span[1] - base.span[0], abs=0.1)
+    assert start == pytest.approx(padded.span[0] - vad.TRIM_PAD_S, abs=0.01)
+
+
+@pytest.mark.corpus
+def test_padded_speech_gets_the_same_prediction(speech_clip):
+    from ser_core.inference import InferenceService, checkpoints_dir
+
+    ckpts = [checkpoints_dir() / n for n in ("glam", "acrnn_small")]
+    if not all((c / "config.json").is_file() for c in ckpts):
+        pytest.skip("needs the shipped glam and acrnn_small checkpoints")
+    svc = InferenceService.from_paths(ckpts, device="cpu")
+    clip = Audio(speech_clip, 16000, 16000, 1, "clip")
+    got = {kind: svc.predict(Audio(_padded(speech_clip, kind), 16000, 16000, 1, kind))
+           for kind in ("silence", "noise")}
+    ref = svc.predict(clip)
+    for pred in got.values():
+        assert pred.consensus.top == ref.consensus.top
+        assert np.abs(np.array(pred.consensus.probs) - np.array(ref.consensus.probs)).max() < 0.1
+        # the timeline stays in the padded clip's time: it starts where the speech starts
+        onset = 2.0 + ref.speech.span[0] - vad.TRIM_PAD_S
+        assert pred.models[0].segment_starts_s[0] == pytest.approx(onset, abs=0.05)
+    silent = svc.predict(Audio(torch.zeros(3 * 16000), 16000, 16000, 1, "silence"))
+    assert not silent.enough_speech and "No speech" in silent.speech.sentence
+    assert silent.as_dict()["speech"]["enough"] is False
+
+
+@pytest.mark.corpus
+def test_training_trim_cuts_the_padding_of_real_speech(speech_clip):
+    padded = _padded(speech_clip, "silence")
+    silent = torch.zeros(16000)
+    [cut, same] = vad.trim_waveforms([padded, silent], 16000)
+    assert cut.shape[0] < speech_clip.shape[0] < padded.shape[0] and torch.equal(same, silent)

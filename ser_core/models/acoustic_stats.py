@@ -83,6 +83,7 @@ class AcousticStats(SERModel):
     config_cls = AcousticStatsConfig
     seed_num_classes = 7
     accepts_reference = True
+    fitted_by = "fit-acoustic"  # closed form (scikit-learn), not the gradient trainer
 
     def __init__(self, num_classes: int, config: AcousticStatsConfig) -> None:
         super().__init__(num_classes, config)

@@ -86,6 +86,8 @@ class SERModel(nn.Module):
     config_cls: ClassVar[type]
     #: class count the seed used (for the parameter table); overridable per model
     seed_num_classes: ClassVar[int] = 4
+    #: the CLI command that fits this model instead of the gradient trainer (``None``: ``train``)
+    fitted_by: ClassVar[str | None] = None
 
     def __init__(self, num_classes: int, config: Any) -> None:
         super().__init__()

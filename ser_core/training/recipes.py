@@ -141,11 +141,21 @@ for _name in ("serct_vanilla", "serct_cnn", "serct_nocnn"):  # seed 001's ablati
     RECIPES[_name] = Recipe(**{**_SERCT, "source": "seed 001 §5.3 (ablations as SERCT)"})
 
 
+def _fitted_by(model_name: str) -> str | None:
+    from ser_core.models import list_models, model_class
+
+    return model_class(model_name).fitted_by if model_name in list_models() else None
+
+
 def recipe_for(model_name: str, **overrides: Any) -> Recipe:
     """The recipe registered for ``model_name`` with ``overrides`` (``None`` values are
     ignored). A model without a registered recipe is an error: a new model registers its own
     recipe here rather than silently training with defaults."""
     if model_name not in RECIPES:
+        fitted_by = _fitted_by(model_name)
+        if fitted_by:
+            raise ConfigError(f"{model_name} is not trained by gradient descent: fit it with "
+                              f"`python -m ser_core {fitted_by}`.")
         raise ConfigError(f"no training recipe is registered for model {model_name!r}; "
                           f"models with recipes: {', '.join(sorted(RECIPES))}.")
     base = RECIPES[model_name]

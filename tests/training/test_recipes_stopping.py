@@ -30,9 +30,16 @@ def test_seed_defaults():
 
 
 def test_every_registered_model_has_its_recipe():
-    from ser_core.models import list_models
+    from ser_core.models import list_models, model_class
 
-    assert all(recipe_for(name).source for name in list_models())
+    trained = [n for n in list_models() if model_class(n).fitted_by is None]
+    assert "glam" in trained and "acoustic_stats" not in trained
+    assert all(recipe_for(name).source for name in trained)
+
+
+def test_a_model_fitted_in_closed_form_names_its_command():
+    with pytest.raises(ConfigError, match="fit-acoustic"):
+        recipe_for("acoustic_stats")
 
 
 def test_overrides_and_set_options():

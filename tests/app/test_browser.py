@@ -10,15 +10,13 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.app.server_helpers import streamlit_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,48 +46,18 @@ def speech_wav(tmp_path_factory) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 DATA_ROOT = Path(os.environ.get("SER_DATA_ROOT", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="module")
 def server(tiny_checkpoints, tmp_path_factory, jobs_stopper):
     tmp = tmp_path_factory.mktemp("server")
-    port = _free_port()
     env = {**os.environ, "SER_CHECKPOINTS_DIR": str(tiny_checkpoints), "SER_RUNS_DIR": str(tmp / "runs"),
            "SER_DATA_ROOT": str(DATA_ROOT), "SER_JOBS_IDLE_EXIT": "5"}
-    log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
-                             "--server.headless", "true", "--server.address", "127.0.0.1",
-                             "--server.port", str(port), "--browser.gatherUsageStats", "false",
-                             "--server.fileWatcherType", "none"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"streamlit did not start:\n{(tmp / 'server.log').read_text()[-3000:]}")
-        time.sleep(0.3)
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    log.close()
-    assert proc.returncode is not None, "the server did not shut down"
+    with streamlit_server(env, tmp / "server.log", "--server.headless", "true",
+                          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+                          "--server.fileWatcherType", "none") as url:
+        yield url
     jobs_stopper(tmp / "runs")  # the training test's worker
 
 

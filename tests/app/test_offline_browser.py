@@ -9,9 +9,6 @@ those are what the test counts (a favicon from a font host, telemetry, ...).
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -20,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.app.conftest import wav_bytes
+from tests.app.server_helpers import streamlit_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,43 +30,14 @@ PAGES = ["Classify", "Live", "Features", "Explain", "Compare", "Train", "Dataset
 LOCAL = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def shipped_server(tiny_checkpoints, tmp_path_factory):
     """``streamlit run app.py --server.port P``: every other setting from the shipped config."""
     tmp = tmp_path_factory.mktemp("offline")
-    port = _free_port()
     env = {**os.environ, "SER_CHECKPOINTS_DIR": str(tiny_checkpoints), "SER_RUNS_DIR": str(tmp / "runs")}
     log_path = tmp / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
-                                 "--server.port", str(port)], cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.3)
-    yield url, log_path
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    with streamlit_server(env, log_path) as url:
+        yield url, log_path
 
 
 def _wait_idle(page, settle: float = 1.0) -> None:

@@ -22,6 +22,7 @@ def voice_env(monkeypatch, tmp_path):
     monkeypatch.setenv("SER_CHECKPOINTS_DIR", str(root))
     monkeypatch.setenv("SER_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("SER_DATA_ROOT", str(tmp_path / "no_data_here"))
+    monkeypatch.setenv("SER_VAD", "off")  # generated tones, not speech (as in app_env)
     return root
 
 

@@ -34,7 +34,8 @@ LOCAL = {"127.0.0.1", "localhost", "[::1]", "::1"}
 def shipped_server(tiny_checkpoints, tmp_path_factory):
     """``streamlit run app.py --server.port P``: every other setting from the shipped config."""
     tmp = tmp_path_factory.mktemp("offline")
-    env = {**os.environ, "SER_CHECKPOINTS_DIR": str(tiny_checkpoints), "SER_RUNS_DIR": str(tmp / "runs")}
+    env = {**os.environ, "SER_CHECKPOINTS_DIR": str(tiny_checkpoints), "SER_RUNS_DIR": str(tmp / "runs"),
+           "SER_VAD": "off"}  # the clip is a generated tone: let it reach the models
     log_path = tmp / "server.log"
     with streamlit_server(env, log_path) as url:
         yield url, log_path

@@ -55,3 +55,19 @@ def streamlit_server(env: dict[str, str], log_path: Path, *options: str,
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
     assert proc.returncode is not None, "the server did not shut down"
+
+
+def wait_idle(page, settle: float = 0.8) -> None:
+    """Wait until the script has finished running (no running-status widget for a while)."""
+    quiet_since = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        running = page.evaluate("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]')")
+        if running:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= settle:
+            return
+        time.sleep(0.1)
+    raise TimeoutError("the app kept running for 120 s")

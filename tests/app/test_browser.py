@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.server_helpers import streamlit_server
+from tests.app.server_helpers import streamlit_server, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -84,20 +84,6 @@ def page(browser, server):
     ctx.close()
 
 
-def wait_idle(page, settle: float = 0.8) -> None:
-    """Wait until the script has finished running (no running-status widget for a while)."""
-    quiet_since = None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        running = page.evaluate("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]')")
-        if running:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= settle:
-            return
-        time.sleep(0.1)
-    raise TimeoutError("the app kept running for 120 s")
 
 
 def open_page(page, server, name: str = "") -> None:

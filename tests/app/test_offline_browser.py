@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.app.conftest import wav_bytes
-from tests.app.server_helpers import streamlit_server
+from tests.app.server_helpers import streamlit_server, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -41,19 +41,6 @@ def shipped_server(tiny_checkpoints, tmp_path_factory):
         yield url, log_path
 
 
-def _wait_idle(page, settle: float = 1.0) -> None:
-    quiet_since, deadline = None, time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if page.evaluate("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]')"):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= settle:
-            return
-        time.sleep(0.1)
-    raise TimeoutError("the app kept running for 120 s")
-
-
 def test_every_page_makes_no_request_outside_this_machine(shipped_server, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
@@ -69,14 +56,14 @@ def test_every_page_makes_no_request_outside_this_machine(shipped_server, tmp_pa
         page.on("request", lambda r: requested.append(r.url))
         page.goto(url)
         page.wait_for_selector('[data-testid="stSidebarNav"]')
-        _wait_idle(page)
+        wait_idle(page)
         page.locator('[data-testid="stSidebarNav"] a', has_text="Classify").first.click()
-        _wait_idle(page)
+        wait_idle(page)
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(clip))
         page.get_by_text("Models agreeing").first.wait_for()
         for name in PAGES:
             page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
-            _wait_idle(page, 1.5)
+            wait_idle(page, 1.5)
             assert "Traceback" not in page.inner_text("body"), name
         time.sleep(2.0)  # late requests (favicons, fonts)
         browser.close()

@@ -31,7 +31,8 @@ def add_protocol_args(p: argparse.ArgumentParser, default: str = "speaker-kfold"
     g.add_argument("--protocol", default=default,
                    help="speaker-kfold (kfold), leave-one-speaker-out (loso), "
                         "leave-one-session-out, seed000, cross-corpus, leave-one-corpus-out (loco: one "
-                        "fold per corpus, tested on the corpus left out), speaker-dependent-random "
+                        "fold per corpus, tested on the corpus left out), final (the shipped fit: every speaker "
+                        "but 1 validation and 1 test speaker per corpus), speaker-dependent-random "
                         f"(default {default})")
     g.add_argument("--folds", type=int, default=None, metavar="K",
                    help="k for speaker-kfold (default 5) or speaker-dependent-random")

@@ -55,7 +55,7 @@ def register(sub) -> None:
     q = dsub.add_parser("splits", help="the folds of an evaluation protocol")
     corpus_args(q, labels_default="native")
     q.add_argument("--protocol", required=True, help="loso, speaker-kfold, leave-one-session-out, "
-                   "seed000, cross-corpus, leave-one-corpus-out (loco), speaker-dependent-random")
+                   "seed000, cross-corpus, leave-one-corpus-out (loco), final, speaker-dependent-random")
     q.add_argument("--folds", type=int, default=None, help="k for speaker-kfold (5) or the random split (1)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--val-speakers", type=int, default=None, help="validation speakers per fold")

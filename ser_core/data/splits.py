@@ -15,6 +15,10 @@ Speaker-independent protocols (speakers never shared between parts of a fold):
 - ``leave-one-corpus-out``: one fold per corpus: train (and validate) on all the others,
   test on every utterance of the one left out whose class the training part has (the others
   are excluded, with the reason). Needs at least two corpora.
+- ``final``: the fit that is shipped, after the other protocols have measured the recipe: one
+  fold that trains on every speaker but a few held back in each corpus, ``val_speakers``
+  (default 1) for early stopping and calibration and ``test_speakers`` (default 1) whose
+  score is a sanity check of this one model, not a measurement of the recipe.
 
 And one that is not speaker-independent, labelled as such everywhere it goes:
 
@@ -49,11 +53,11 @@ SPEAKER_DEPENDENT_NOTE = (
     "reproducing seeds 002/003; its numbers are not comparable with speaker-independent results.")
 
 PROTOCOLS = ("leave-one-speaker-out", "speaker-kfold", "leave-one-session-out", "seed000",
-             "cross-corpus", "leave-one-corpus-out", "speaker-dependent-random")
+             "cross-corpus", "leave-one-corpus-out", "final", "speaker-dependent-random")
 ALIASES = {"loso": "leave-one-speaker-out", "kfold": "speaker-kfold", "speaker-k-fold": "speaker-kfold",
            "loso-session": "leave-one-session-out", "session": "leave-one-session-out",
            "losession": "leave-one-session-out", "seed-000": "seed000", "cross": "cross-corpus",
-           "loco": "leave-one-corpus-out",
+           "loco": "leave-one-corpus-out", "final-fit": "final", "all-speakers": "final",
            "random": "speaker-dependent-random"}
 
 
@@ -425,6 +429,30 @@ def leave_one_corpus_out(utterances: Sequence[Utterance], *, val_speakers: int =
                        "speakers come from.")
 
 
+def final_fit(utterances: Sequence[Utterance], *, val_speakers: int = 1, test_speakers: int = 1,
+              seed: int = 0, duplicates: Sequence[Sequence[str]] = ()) -> Split:
+    """One fold: every speaker trains except, in each corpus, ``val_speakers`` validation and
+    ``test_speakers`` test speakers (seeded draw). Held back per corpus, not over the pool, so
+    that early stopping and the sanity test hear every corpus (CREMA-D alone has more
+    speakers than the other corpora together)."""
+    by = _speakers(utterances)
+    val: list[str] = []
+    test: list[str] = []
+    for corpus in sorted({s.split(":", 1)[0] for s in by}):
+        speakers = _shuffled([s for s in by if s.split(":", 1)[0] == corpus], f"{seed}:final:{corpus}")
+        if len(speakers) < val_speakers + test_speakers + 1:
+            raise ConfigError(f"final: corpus {corpus} has {len(speakers)} speaker(s); holding back "
+                              f"{val_speakers} validation and {test_speakers} test speaker(s) "
+                              "would leave none to train on.")
+        test += speakers[:test_speakers]
+        val += speakers[test_speakers:test_speakers + val_speakers]
+    fold = _fold_from_speakers("final", by, test, val, duplicates)
+    return _build("final", {"val_speakers": val_speakers, "test_speakers": test_speakers,
+                            "seed": seed, "per": "corpus"}, [fold], duplicates,
+                  note="final fit: trained on every speaker but the few held back per corpus; "
+                       "its test score is one model on a few speakers, not the recipe's measure.")
+
+
 def speaker_dependent_random(utterances: Sequence[Utterance], *, folds: int = 1, test_fraction: float = 0.2,
                              val_fraction: float = 0.0, seed: int = 0, stratify: bool = True,
                              duplicates: Sequence[Sequence[str]] = ()) -> Split:
@@ -547,5 +575,8 @@ def make_split(utterances: Sequence[Utterance], protocol: str, *, folds: int | N
                             val_speakers=vs, seed=seed, duplicates=groups)
     if protocol == "leave-one-corpus-out":
         return leave_one_corpus_out(utterances, val_speakers=vs, seed=seed, duplicates=groups)
+    if protocol == "final":
+        return final_fit(utterances, val_speakers=1 if val_speakers is None else vs, seed=seed,
+                         duplicates=groups)
     return speaker_dependent_random(utterances, folds=folds or 1, test_fraction=test_fraction,
                                     val_fraction=val_fraction, seed=seed, duplicates=groups)

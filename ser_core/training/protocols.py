@@ -40,7 +40,7 @@ from ser_core.training.stopping import Seed002Rules
 from ser_core.training.trainer import Trainer
 
 AUTO_VAL_PROTOCOLS = ("leave-one-speaker-out", "speaker-kfold", "leave-one-session-out",
-                      "cross-corpus", "leave-one-corpus-out")
+                      "cross-corpus", "leave-one-corpus-out", "final")
 
 
 @dataclass

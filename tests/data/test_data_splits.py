@@ -183,7 +183,7 @@ def test_clear_errors():
     with pytest.raises(ConfigError, match="appears twice"):
         make_split(one + one, "loso", duplicates=None)
     assert set(PROTOCOLS) == {"leave-one-speaker-out", "speaker-kfold", "leave-one-session-out", "seed000",
-                              "cross-corpus", "leave-one-corpus-out", "speaker-dependent-random"}
+                              "cross-corpus", "leave-one-corpus-out", "final", "speaker-dependent-random"}
 
 
 def test_saved_split_round_trips_and_detects_edits(tmp_path):
@@ -196,6 +196,23 @@ def test_saved_split_round_trips_and_detects_edits(tmp_path):
     with pytest.raises(ConfigError, match="fingerprint"):
         Split.from_dict(d)
     assert [u.uid for u in split.select(0, "test", utts)] == list(split.folds[0].test)
+
+
+def test_final_fit_holds_back_one_val_and_one_test_speaker_per_corpus():
+    utts = corpus("ravdess", 5) + corpus("emodb", 3) + corpus("cremad", 9)
+    split = make_split(utts, "final", duplicates=None)
+    assert [f.name for f in split] == ["final"] and split.speaker_independent
+    assert split.params == {"val_speakers": 1, "test_speakers": 1, "seed": 0, "per": "corpus"}
+    assert_clean(split, utts)
+    f = split.folds[0]
+    for part in ("val", "test"):
+        corpora = sorted(s.split(":")[0] for s in f.speakers[part])
+        assert corpora == ["cremad", "emodb", "ravdess"], part  # one speaker of each corpus
+    assert len(f.speakers["train"]) == 17 - 6
+    assert make_split(utts, "final-fit", duplicates=None).fingerprint == split.fingerprint
+    assert make_split(utts, "final", seed=1, duplicates=None).fingerprint != split.fingerprint
+    with pytest.raises(ConfigError, match="would leave none to train on"):
+        make_split(utts, "final", val_speakers=2, duplicates=None)  # emodb has 3 speakers
 
 
 def test_leave_one_corpus_out_disjoint_corpora_and_classes_restricted():

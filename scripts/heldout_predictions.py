@@ -5,8 +5,9 @@
 
 Per checkpoint (uncalibrated: temperature off): every utterance of its own fold's validation
 and test speakers (``meta["protocol"]["speakers"]``), and CREMA-D (every ``--cremad-every``-th
-clip by id; a rerun resumes, and every 6th clip is also every 3rd), a corpus none of the seven deep checkpoints trained on. The acoustic model
-(trained on CREMA-D) is left out here; its held-out logits come from its own out-of-fold fit.
+clip by id; a rerun resumes, and every 6th clip is also every 3rd), for checkpoints that never
+trained on CREMA-D (``--parts heldout`` for those that did, e.g. protocol ``final``). The acoustic
+model is left out here; ``calibrate_shipped.py`` refits it without the scored clips.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def main() -> int:
     out = {"labels": list(data.classes), "models": {}}
     if Path(args.out).is_file():  # resume: keep the checkpoints already done
         out = json.loads(Path(args.out).read_text())
+    if "cremad" in args.parts.split(","):
+        out["cremad_subset"] = (f"every {args.cremad_every}th clip of each emotion by id" if args.stratified
+                                else f"every {args.cremad_every}th clip by id") + f" ({len(cremad)} clips)"
     by_spk = {}
     for u in data.utterances:
         by_spk.setdefault(u.speaker_key, []).append(u)

@@ -125,6 +125,13 @@ def settle_consensus(cons, preds: Sequence[Any], settings: ConsensusSettings | N
     return cons
 
 
+def member_result(r: dict) -> tuple[dict, dict | None]:
+    """A member's entry in ``measured.per_model``: its scores on the scored set (``before`` /
+    ``after`` calibration) and its reliability bins. Files written before the held-out-speakers
+    mode call them ``cremad`` and ``reliability_cremad``."""
+    return r.get("scored") or r["cremad"], r.get("reliability") or r.get("reliability_cremad")
+
+
 def calibration_text(settings: ConsensusSettings | None) -> str:
     """``report``'s calibration section: per model and for the consensus, UA, expected
     calibration error before/after temperature scaling, top-class share; the threshold."""
@@ -136,7 +143,7 @@ def calibration_text(settings: ConsensusSettings | None) -> str:
              "|---|---|---|---|---|---|"]
     pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
     for name, r in m["per_model"].items():
-        c = r["cremad"]
+        c = member_result(r)[0]
         before = pct(c["before"]["ece"]) if "before" in c else "—"
         lines.append(f"| `{name}` | {r['temperature']:.2f} | {pct(c['after']['ua'])} | {before} | "
                      f"{pct(c['after']['ece'])} | {100 * c['after']['top_share_pred']:.0f} |")

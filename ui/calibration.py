@@ -7,6 +7,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from ser_core.consensus import member_result
+
 CHART = {"displayModeBar": False}
 
 
@@ -53,12 +55,12 @@ def calibration_tab(settings) -> None:
         st.info("No calibration measured for these checkpoints (checkpoints/consensus.json, "
                 "written by scripts/calibrate_shipped.py).")
         return
-    st.markdown(f"Measured on speakers none of the models trained on: {m['protocol']} "
+    st.markdown(f"Measured on speakers none of the members trained on: {m['protocol']} "
                 f"({m['clips']} clips, {m['speakers']} speakers). Expected calibration error "
                 "(ECE, 15 bins) is the gap between confidence and accuracy.")
     rows = []
     for name, r in m["per_model"].items():
-        c = r["cremad"]
+        c = member_result(r)[0]
         rows.append({"model": name, "temperature": round(r["temperature"], 2),
                      "UA %": round(100 * c["after"]["ua"], 1),
                      "ECE before %": round(100 * c["before"]["ece"], 1) if "before" in c else None,
@@ -74,7 +76,7 @@ def calibration_tab(settings) -> None:
     pick = st.selectbox("Reliability diagram of", options, key="cal_pick")
     bins = (m["reliability_consensus"] if pick == options[0] else
             m["reliability_mean_uncalibrated"] if pick == options[1] else
-            m["per_model"][pick]["reliability_cremad"])
+            member_result(m["per_model"][pick])[1])
     st.plotly_chart(reliability_figure(bins, pick), config=CHART, key="cal_rel")
     th = m["threshold_cross_fitted"]
     st.plotly_chart(coverage_figure(m["coverage_curve"], settings.threshold), config=CHART, key="cal_cov")

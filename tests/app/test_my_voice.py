@@ -69,3 +69,30 @@ def test_compare_draws_the_measured_calibration(app, voice_env):
     at.selectbox(key="cal_pick").set_value("glam").run()
     assert not at.exception
     assert any("Chosen threshold" in c.value for c in at.caption)
+
+
+def test_compare_draws_calibration_measured_on_held_out_speakers(app, voice_env):
+    """consensus.json as calibrate_shipped.py writes it in its held-out-speakers mode
+    (``scored`` / ``reliability`` per member), from synthetic posteriors."""
+    from ser_core.consensus import save_settings
+    from ser_core.training.calibration import softmax
+    from ser_core.training.heldout_calibration import consensus_settings
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 1.5, (400, 3))
+    y = np.array([rng.choice(3, p=p) for p in softmax(z)])
+    raw = np.stack([softmax(2 * z), softmax(rng.normal(0, 1, (400, 3)))], axis=1)
+    body, per_model = consensus_settings(["acoustic_stats", "glam"], ["neutral", "happy", "sad"], raw, y,
+                                         [f"s{i % 8}" for i in range(400)], [2.0, 1.0], [1.0, None])
+    for name, t in (("acoustic_stats", 2.0), ("glam", 1.0)):
+        per_model[name]["temperature"] = t
+    body["measured"]["protocol"] = "the 8 speakers every member held back"
+    save_settings(voice_env, body)
+    at = app.run()
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    rows = [d.value for d in at.dataframe if "ECE after %" in d.value.columns][0]
+    assert {"acoustic_stats", "glam"} <= set(rows["model"]) and rows["ECE after %"].notna().all()
+    assert any("8 speakers every member held back" in m.value for m in at.markdown)
+    at.selectbox(key="cal_pick").set_value("glam").run()
+    assert not at.exception, [e.value for e in at.exception]

@@ -117,6 +117,10 @@ def main() -> int:
     held = json.loads(Path(args.predictions).read_text())
     labels, deep = held["labels"], held["models"]
     metas = {n: read_meta(ckpt / n) for n in deep}
+    stale = [n for n, d in deep.items() if d.get("weights_sha256") not in (None, cal.weights_sha256(ckpt / n))]
+    if stale:
+        raise SystemExit(f"{args.predictions} holds predictions of other weights than {ckpt} for "
+                         f"{', '.join(stale)}: rerun heldout_predictions.py")
     mode, why = hc.choose_mode({n: m.training_corpora for n, m in metas.items()}, args.mode)
     print(f"mode {mode}: {why}")
     subset = held.get("cremad_subset", "a CREMA-D subset (its selection is not recorded)")

@@ -28,6 +28,7 @@ def main() -> int:
     from ser_core.checkpoint import find_checkpoints, read_meta
     from ser_core.data import load_labeled
     from ser_core.inference import InferenceService
+    from ser_core.training.calibration import weights_sha256
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", default="../shared/data")
@@ -62,8 +63,9 @@ def main() -> int:
         by_spk.setdefault(u.speaker_key, []).append(u)
     t0 = time.time()
     for m in service.models:
-        if m.name in out["models"]:
-            continue
+        digest = weights_sha256(m.path)
+        if out["models"].get(m.name, {}).get("weights_sha256") == digest:
+            continue  # done for these very weights (a retrained checkpoint is predicted again)
         spk = m.meta.protocol["speakers"]
         held = [u for s in spk["test"] + spk["val"] for u in by_spk.get(s, [])]
         rows = {}
@@ -78,7 +80,7 @@ def main() -> int:
                     print(f"{m.name} {part} {i}/{len(utts)} {time.time() - t0:.0f}s", flush=True)
             rows[part] = {"uids": [u.uid for u in utts], "speakers": [u.speaker_key for u in utts],
                           "labels": [u.label for u in utts], "probs": probs}
-        out["models"][m.name] = {"labels": m.labels, **rows}
+        out["models"][m.name] = {"labels": m.labels, "weights_sha256": digest, **rows}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(out))
     print(f"done in {time.time() - t0:.0f} s")

@@ -133,21 +133,31 @@ def choose_threshold(curve: list[dict], gain: float = 0.10, min_coverage: float 
             f">= {min_coverage:.0%} coverage; the most accurate one that does"}
 
 
+def weights_sha256(directory) -> str:
+    """SHA-256 of a checkpoint's weights file: tells a retrained checkpoint from the one a
+    temperature or a set of held-out predictions belongs to."""
+    import hashlib
+    from pathlib import Path
+
+    from ser_core.checkpoint import WEIGHTS
+
+    return hashlib.sha256((Path(directory) / WEIGHTS).read_bytes()).hexdigest()
+
+
 def store_temperature(directory, temperature: float, calibration: dict) -> None:
     """Write ``temperature`` and its ``calibration`` record into a checkpoint's config.json
     (atomically; the weights are not touched). The record carries the weights' SHA-256 so a
     retrained checkpoint with a stale temperature can be told apart."""
-    import hashlib
     import json
     from pathlib import Path
 
-    from ser_core.checkpoint import CONFIG, WEIGHTS, read_meta
+    from ser_core.checkpoint import CONFIG, read_meta
     from ser_core.data.atomic import atomic_write_bytes
 
     directory = Path(directory)
     read_meta(directory)  # a valid checkpoint; edit its JSON as written (key order kept)
     meta = json.loads((directory / CONFIG).read_text())
-    digest = hashlib.sha256((directory / WEIGHTS).read_bytes()).hexdigest()
+    digest = weights_sha256(directory)
     meta["temperature"] = float(temperature)
     meta["calibration"] = {**calibration, "temperature": float(temperature), "weights_sha256": digest}
     atomic_write_bytes(directory / CONFIG, json.dumps(meta, indent=2).encode())

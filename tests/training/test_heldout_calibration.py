@@ -148,3 +148,21 @@ def test_report_reads_both_the_new_and_the_old_measured_layout():
     old = {n: {"temperature": r["temperature"], "cremad": r["scored"]}
            for n, r in measured["per_model"].items()}
     assert calibration_text(ConsensusSettings(threshold=0.3, measured={**measured, "per_model": old}))
+
+
+def test_stored_temperature_names_the_weights_it_belongs_to(tmp_path):
+    import hashlib
+    import json
+
+    from ser_core.checkpoint import read_meta
+    from ser_core.testing import make_tiny_checkpoint
+    from ser_core.training.calibration import store_temperature, weights_sha256
+
+    make_tiny_checkpoint(tmp_path / "glam", "glam")
+    digest = weights_sha256(tmp_path / "glam")
+    assert digest == hashlib.sha256((tmp_path / "glam" / "model.safetensors").read_bytes()).hexdigest()
+    store_temperature(tmp_path / "glam", 1.7, {"fitted_on": "the 8 speakers every member held back"})
+    meta = json.loads((tmp_path / "glam" / "config.json").read_text())
+    assert meta["temperature"] == 1.7 and meta["calibration"]["weights_sha256"] == digest
+    assert meta["calibration"]["fitted_on"] == "the 8 speakers every member held back"
+    assert weights_sha256(tmp_path / "glam") == digest and read_meta(tmp_path / "glam").model == "glam"

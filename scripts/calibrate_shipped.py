@@ -43,7 +43,7 @@ CORPORA = ["ravdess", "emodb", "emovo", "cremad"]
 
 
 def acoustic_member(ckpt: Path, rows: dict, mode: str, data_root: str):
-    """``acoustic_stats``' uncalibrated posteriors on the scored rows from a refit that leaves
+    """``acoustic_stats``' uncalibrated log-posteriors on the scored rows from a refit that leaves
     them out, its stored temperature, and what was left out (words)."""
     from ser_core.checkpoint import read_meta
     from ser_core.data import load_labeled
@@ -57,8 +57,8 @@ def acoustic_member(ckpt: Path, rows: dict, mode: str, data_root: str):
     else:
         left_out = np.isin(table.speakers, sorted(set(rows["speakers"])))
         what = f"the {len(set(rows['speakers']))} scored speakers ({int(left_out.sum())} utterances)"
-    probs = hc.acoustic_probs(table, rows["uids"], left_out, meta["recipe"])
-    return probs, float(meta["temperature"]), what
+    logp = hc.acoustic_log_probs(table, rows["uids"], left_out, meta["recipe"])
+    return logp, float(meta["temperature"]), what
 
 
 def own_temperature(part: dict, labels: list[str]) -> tuple[float, dict]:
@@ -135,13 +135,13 @@ def main() -> int:
     part = "cremad" if mode == "cremad" else "heldout"
     rows = hc.common_rows({n: d[part] for n, d in deep.items()}, labels)
     own = {n: own_temperature(d["heldout"], labels) for n, d in sorted(deep.items())}
-    ac_raw, ac_t, ac_what = acoustic_member(ckpt, rows, mode, args.data)
+    ac_logp, ac_t, ac_what = acoustic_member(ckpt, rows, mode, args.data)
     names = sorted([*deep, "acoustic_stats"])
-    raw = np.stack([ac_raw if n == "acoustic_stats" else hc.aligned_probs(deep[n][part], rows["uids"])
-                    for n in names], axis=1)
+    logp = np.stack([ac_logp if n == "acoustic_stats" else
+                     cal.log_probs(hc.aligned_probs(deep[n][part], rows["uids"])) for n in names], axis=1)
     temps = [ac_t if n == "acoustic_stats" else own[n][0] for n in names]
     fixed = [t if n == "acoustic_stats" or mode == "cremad" else None for n, t in zip(names, temps)]
-    body, per_model = hc.consensus_settings(names, labels, raw, rows["y"], rows["speakers"], temps, fixed)
+    body, per_model = hc.consensus_settings(names, labels, logp, rows["y"], rows["speakers"], temps, fixed)
     for n, t in zip(names, temps):
         extra = own[n][1] if n in own else {"note": f"refit without {ac_what}, stored temperature"}
         per_model[n] = {"temperature": t, **extra, **per_model[n]}

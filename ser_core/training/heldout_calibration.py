@@ -92,10 +92,10 @@ def acoustic_refit(table: FunctionalTable, left_out: np.ndarray, recipe: Mapping
     return fit_head(table.X[keep], table.y[keep], len(table.classes), recipe["classifier"], recipe["C"])
 
 
-def acoustic_probs(table: FunctionalTable, uids: Sequence[str], left_out: np.ndarray,
-                   recipe: Mapping) -> np.ndarray:
-    """Uncalibrated posteriors ``(n, K)`` on ``uids`` of the refit without ``left_out``.
-    Every scored utterance must be left out of the refit."""
+def acoustic_log_probs(table: FunctionalTable, uids: Sequence[str], left_out: np.ndarray,
+                       recipe: Mapping) -> np.ndarray:
+    """Uncalibrated log-posteriors ``(n, K)`` on ``uids`` of the refit without ``left_out``
+    (exact: from its logits, not floored). Every scored utterance must be left out of it."""
     index = {u.uid: i for i, u in enumerate(table.utterances)}
     missing = [u for u in uids if u not in index]
     if missing:
@@ -104,20 +104,21 @@ def acoustic_probs(table: FunctionalTable, uids: Sequence[str], left_out: np.nda
     if not np.asarray(left_out, bool)[rows].all():
         raise ValueError("a scored utterance would be in the acoustic refit's training data")
     head = acoustic_refit(table, left_out, recipe)
-    return cal.softmax(head.logits(table.X[rows]))
+    z = head.logits(table.X[rows])
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def cross_fit(raw: np.ndarray, y: np.ndarray, halves: np.ndarray,
+def cross_fit(logp: np.ndarray, y: np.ndarray, halves: np.ndarray,
               fixed_temperatures: Sequence[float | None]) -> dict:
     """Fit on one half of the speakers, score the other, both ways.
 
-    ``raw``: uncalibrated member posteriors ``(n, M, K)``; ``fixed_temperatures``: per member
+    ``logp``: uncalibrated member log-posteriors ``(n, M, K)``; ``fixed_temperatures``: per member
     a temperature fitted elsewhere, or ``None`` to fit it on the fitting half. Returns the
     scored halves' calibrated ``members`` ``(n, M, K)``, plain ``mean`` and ``stacked``
     consensus ``(n, K)``, and per half the fitted ``temperatures`` and ``weights``."""
-    logp = cal.log_probs(raw)
     members = np.zeros_like(logp)
-    stacked = np.zeros(raw.shape[::2])
+    stacked = np.zeros(logp.shape[::2])
     temps, weights = [], []
     for part in (halves, ~halves):
         fit = ~part
@@ -153,16 +154,18 @@ def threshold_cross_fit(probs: np.ndarray, y: np.ndarray, halves: np.ndarray) ->
     return {"halves": out, **{k: float(np.mean([o[k] for o in out])) for k in out[0]}}
 
 
-def consensus_settings(names: Sequence[str], labels: Sequence[str], raw: np.ndarray, y: np.ndarray,
+def consensus_settings(names: Sequence[str], labels: Sequence[str], logp: np.ndarray, y: np.ndarray,
                        speakers: Sequence[str], temperatures: Sequence[float],
                        fixed_temperatures: Sequence[float | None]) -> tuple[dict, dict]:
     """``(body of consensus.json without its protocol text, per-member scored results)``.
 
-    ``temperatures``: each member's stored temperature (what the app applies);
-    ``fixed_temperatures``: what :func:`cross_fit` may not refit (``None``: cross-fitted)."""
+    ``logp``: uncalibrated member log-posteriors ``(n, M, K)``; ``temperatures``: each
+    member's stored temperature (what the app applies); ``fixed_temperatures``: what
+    :func:`cross_fit` may not refit (``None``: cross-fitted)."""
     halves = cf.speaker_halves(speakers)
-    cv = cross_fit(raw, y, halves, fixed_temperatures)
-    calp = cal.softmax(cal.log_probs(raw) / np.asarray(temperatures)[None, :, None])
+    cv = cross_fit(logp, y, halves, fixed_temperatures)
+    raw = cal.softmax(logp)
+    calp = cal.softmax(logp / np.asarray(temperatures)[None, :, None])
     per_model = {n: {"scored": {"before": scores(raw[:, j], y, labels),
                                 "after": scores(cv["members"][:, j], y, labels)},
                      "reliability": cal.reliability(cv["members"][:, j], y).to_dict()}

@@ -75,14 +75,14 @@ def test_compare_draws_calibration_measured_on_held_out_speakers(app, voice_env)
     """consensus.json as calibrate_shipped.py writes it in its held-out-speakers mode
     (``scored`` / ``reliability`` per member), from synthetic posteriors."""
     from ser_core.consensus import save_settings
-    from ser_core.training.calibration import softmax
+    from ser_core.training.calibration import log_probs, softmax
     from ser_core.training.heldout_calibration import consensus_settings
 
     rng = np.random.default_rng(0)
     z = rng.normal(0, 1.5, (400, 3))
     y = np.array([rng.choice(3, p=p) for p in softmax(z)])
     raw = np.stack([softmax(2 * z), softmax(rng.normal(0, 1, (400, 3)))], axis=1)
-    body, per_model = consensus_settings(["acoustic_stats", "glam"], ["neutral", "happy", "sad"], raw, y,
+    body, per_model = consensus_settings(["acoustic_stats", "glam"], ["neutral", "happy", "sad"], log_probs(raw), y,
                                          [f"s{i % 8}" for i in range(400)], [2.0, 1.0], [1.0, None])
     for name, t in (("acoustic_stats", 2.0), ("glam", 1.0)):
         per_model[name]["temperature"] = t

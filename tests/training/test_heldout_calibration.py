@@ -75,10 +75,10 @@ def test_acoustic_refit_leaves_the_scored_speakers_out():
     assert np.allclose(head.mean, table.X[~left_out].mean(axis=0))
     assert not np.allclose(head.mean, table.X.mean(axis=0), atol=0.5)
     uids = [u.uid for u, out in zip(table.utterances, left_out) if out]
-    probs = hc.acoustic_probs(table, uids, left_out, {"classifier": "logreg", "C": 1.0})
-    assert probs.shape == (30, 3) and np.allclose(probs, softmax(head.logits(table.X[left_out])))
+    logp = hc.acoustic_log_probs(table, uids, left_out, {"classifier": "logreg", "C": 1.0})
+    assert logp.shape == (30, 3) and np.allclose(np.exp(logp), softmax(head.logits(table.X[left_out])))
     with pytest.raises(ValueError, match="in the acoustic refit's training data"):
-        hc.acoustic_probs(table, uids + ["emodb:03_0"], left_out, {"classifier": "logreg", "C": 1.0})
+        hc.acoustic_log_probs(table, uids + ["emodb:03_0"], left_out, {"classifier": "logreg", "C": 1.0})
 
 
 def _members(n=2400, seed=0):
@@ -96,7 +96,7 @@ def test_cross_fit_with_fixed_temperatures_is_the_old_consensus_cross_fit():
     raw, y, speakers = _members()
     halves = speaker_halves(speakers)
     t = np.array([1.7, 1.1])
-    cv = hc.cross_fit(raw, y, halves, list(t))
+    cv = hc.cross_fit(log_probs(raw), y, halves, list(t))
     calp = softmax(log_probs(raw) / t[None, :, None])
     old, old_w = cross_fitted(log_probs(calp), y, halves)
     assert np.allclose(cv["stacked"], old, atol=1e-6) and np.allclose(cv["members"], calp)
@@ -106,7 +106,7 @@ def test_cross_fit_with_fixed_temperatures_is_the_old_consensus_cross_fit():
 def test_cross_fit_fits_free_temperatures_on_the_other_half_only():
     raw, y, speakers = _members()
     halves = speaker_halves(speakers)
-    cv = hc.cross_fit(raw, y, halves, [None, 1.0])
+    cv = hc.cross_fit(log_probs(raw), y, halves, [None, 1.0])
     t_a, t_b = cv["temperatures"]               # fitted on half B (scores A), on half A (scores B)
     assert t_a[0] == pytest.approx(2.0, abs=0.35) and t_b[0] == pytest.approx(2.0, abs=0.35)
     assert t_a[0] != t_b[0] and t_a[1] == t_b[1] == 1.0
@@ -117,7 +117,7 @@ def test_cross_fit_fits_free_temperatures_on_the_other_half_only():
 
 def test_consensus_settings_measure_out_of_sample_and_follow_the_shown_rule():
     raw, y, speakers = _members()
-    body, per_model = hc.consensus_settings(["over", "noise"], LABELS, raw, y, speakers,
+    body, per_model = hc.consensus_settings(["over", "noise"], LABELS, log_probs(raw), y, speakers,
                                             temperatures=[2.0, 1.0], fixed_temperatures=[None, 1.0])
     m = body["measured"]
     assert m["clips"] == len(y) and m["speakers"] == 12 and set(per_model) == {"over", "noise"}
@@ -137,7 +137,8 @@ def test_report_reads_both_the_new_and_the_old_measured_layout():
     from ser_core.consensus import ConsensusSettings, calibration_text
 
     raw, y, speakers = _members(600)
-    body, per_model = hc.consensus_settings(["over", "noise"], LABELS, raw, y, speakers, [2.0, 1.0], [None, 1.0])
+    body, per_model = hc.consensus_settings(["over", "noise"], LABELS, log_probs(raw), y, speakers, [2.0, 1.0],
+                                            [None, 1.0])
     for name, t in (("over", 2.0), ("noise", 1.0)):
         per_model[name]["temperature"] = t
     measured = {"protocol": "the speakers every member held back", **body["measured"]}

@@ -79,6 +79,12 @@ def test_a_model_that_trained_on_the_corpus_is_refused():
     svc = _FakeService([_FakeModel("a", ["ravdess"]), _FakeModel("b", ["ravdess", "cremad"])])
     with pytest.raises(ConfigError, match="b trained on cremad"):
         loco.evaluate_left_out(svc, [object()], "cremad")
+    # a leave-one-corpus-out fold's checkpoint lists the left-out corpus, but not as trained on
+    left_out = _FakeModel("c", ["ravdess"])
+    left_out.meta["corpora"].append({"name": "cremad", "role": "test"})
+    assert loco.trained_on(_FakeService([left_out])) == {"c": {"ravdess"}}
+    left_out.meta["training_corpora"] = ["ravdess", "emodb"]
+    assert loco.trained_on(_FakeService([left_out])) == {"c": {"ravdess", "emodb"}}
 
 
 def test_readme_loco_table_is_the_stored_results():

@@ -157,6 +157,13 @@ SETTINGS = {  # name: (which mask decides the votes, trim to the speech)
 }
 
 
+def _votes(svc, wave: torch.Tensor, m, speech, n: int) -> torch.Tensor:
+    """The service's votes over all ``n`` segments: a last segment mostly padding, which the
+    service does not cut (``min_tail``), does not vote."""
+    keep = svc.speech_input(wave, m.sample_rate, m.spec, speech)[2]
+    return torch.cat([keep, torch.zeros(n - len(keep), dtype=torch.bool)])
+
+
 def ablate(root: Path, n: int, out: Path) -> None:
     """Consensus and per-model scores on left-out CREMA-D for every setting of SETTINGS, from
     one untrimmed and one trimmed forward pass per clip and model (votes differ, not inputs)."""
@@ -179,8 +186,8 @@ def ablate(root: Path, n: int, out: Path) -> None:
             with torch.inference_mode():
                 seg_probs = torch.softmax(m.model(m.prepare(segs)).float(), -1)
             svc.trim = False
-            masks = {None: None, "padding": svc.speech_input(wave, m.sample_rate, m.spec, None)[2],
-                     "speech": svc.speech_input(wave, m.sample_rate, m.spec, speech)[2]}
+            masks = {None: None, "padding": _votes(svc, wave, m, None, len(segs)),
+                     "speech": _votes(svc, wave, m, speech, len(segs))}
             svc.trim = True
             trimmed = svc._run(m, wave, speech=speech)[0].probs
             for name, (mask, trim) in SETTINGS.items():

@@ -84,7 +84,7 @@ def _timeline(pred: ClipPrediction) -> None:
         return
     st.subheader("Timeline")
     st.caption("Segment by segment, as each model saw the clip before pooling. "
-               + (f"Silence before and after the speech is cut ({pred.speech.sentence}); "
+               + (f"Silence before and after the speech is cut ({pred.speech.sentence.rstrip('.')}); "
                   "segments that are mostly silence are shown but do not vote. "
                   if pred.speech is not None else "")
                + "A last piece shorter than half a segment is not cut into a segment of its own.")

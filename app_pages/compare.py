@@ -53,10 +53,12 @@ with tab_metrics:
 
     left_out = loco.load_results()
     if left_out:
-        st.markdown("**On a corpus none of the shipped models heard** (leave-one-corpus-out; "
-                    "what to expect on your own voice). 95 % intervals from a bootstrap over "
-                    "speakers; `python -m ser_core report --loco`.")
-        st.dataframe([{"left-out corpus": f"{r['corpus']} ({r['utterances']} clips, {r['speakers']} speakers)",
+        st.markdown("**On a corpus the models never heard** (leave-one-corpus-out; what to "
+                    "expect on your own voice). 95 % intervals from a bootstrap over speakers; "
+                    "`python -m ser_core report --loco`. Which checkpoints each row measured is "
+                    "in its first column.")
+        st.dataframe([{"left-out corpus": f"{r['corpus']} ({r['utterances']} clips, {r['speakers']} speakers)"
+                                          + (f"; {r['note']}" if r.get("note") else ""),
                        "model": name, "UA %": round(100 * s_["ua"], 1),
                        "95 % CI": f"{100 * s_['ua_ci95'][0]:.1f}-{100 * s_['ua_ci95'][1]:.1f}",
                        "macro-F1 %": round(100 * s_["macro_f1"], 1),

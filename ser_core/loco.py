@@ -107,12 +107,19 @@ def scores(y_true: Sequence[int], probs: np.ndarray, labels: Sequence[str],
 # -------------------------------------------------------------------------- evaluation
 
 def trained_on(service) -> dict[str, set[str]]:
-    """Corpora each installed model was trained on (from its metadata)."""
-    def corpora(meta) -> list:
-        return (meta.get("corpora") if isinstance(meta, dict) else getattr(meta, "corpora", None)) or []
+    """Corpora each installed model was trained on (from its metadata: ``training_corpora``,
+    else every corpus of its provenance not marked as a test corpus)."""
+    def field(meta, key: str) -> list:
+        return (meta.get(key) if isinstance(meta, dict) else getattr(meta, key, None)) or []
 
-    return {m.name: {c.get("name") for c in corpora(m.meta) if isinstance(c, dict)}
-            for m in service.models}
+    def corpora(meta) -> set[str]:
+        named = field(meta, "training_corpora")
+        if named:
+            return set(named)
+        return {c.get("name") for c in field(meta, "corpora")
+                if isinstance(c, dict) and c.get("role", "train") != "test"}
+
+    return {m.name: corpora(m.meta) for m in service.models}
 
 
 def predict_utterances(service, utterances: Sequence, *,
@@ -206,6 +213,8 @@ def markdown_table(results: Sequence[dict]) -> str:
         c = r["consensus"]
         where = (f"{r['corpus']} ({len(c['classes_present'])} cl., {r['speakers']} spk., "
                  f"{r['utterances']} clips; chance {_pct(c['chance_ua'])})")
+        if r.get("note"):  # which checkpoints: e.g. an earlier set, or a recipe's left-out fold
+            where += f"; {r['note']}"
         for i, (name, s) in enumerate([("consensus", c), *sorted(r["models"].items())]):
             rows.append(f"| {where if i == 0 else ''} | {'**consensus**' if i == 0 else f'`{name}`'} | "
                         f"{_pct(s['ua'])} [{_pct(s['ua_ci95'][0])}, {_pct(s['ua_ci95'][1])}] | "

@@ -37,7 +37,11 @@ def register(sub) -> None:
                    help="a segment votes when this share of it is speech / not padding "
                         "(0 = every segment votes, as before)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    p.add_argument("--save", action="store_true", help="write results/loco/<corpus>.json")
+    p.add_argument("--save", action="store_true",
+                   help="write results/loco/<corpus>.json (or <--name>.json)")
+    p.add_argument("--name", default=None, help="file name under results/loco/ (default: the corpus)")
+    p.add_argument("--note", default=None, metavar="TEXT",
+                   help="which checkpoints these are (e.g. their training recipe); shown in the table")
     p.add_argument("--out", default=None, metavar="FILE", help="write the JSON result here")
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
     p.set_defaults(handler=run)
@@ -69,8 +73,10 @@ def run(args) -> int:
     res = loco.evaluate_left_out(svc, utts, data.utterances[0].corpus if utts else args.corpus,
                                  n_boot=args.bootstrap, seed=args.seed, progress=progress)
     res.update(root=str(Path(args.root)), label_set=args.labels, subset=args.max_utterances)
+    if args.note:
+        res["note"] = args.note
     text = json.dumps(res, indent=1).encode()
-    for target in ([args.out] if args.out else []) + ([str(loco.RESULTS_DIR / f"{res['corpus']}.json")]
+    for target in ([args.out] if args.out else []) + ([str(loco.RESULTS_DIR / f"{args.name or res['corpus']}.json")]
                                                       if args.save else []):
         atomic_write_bytes(Path(target), text)
     if args.json:

@@ -94,7 +94,8 @@ def run(args) -> int:
                           for d in dirs}, indent=2))
         return 0
     if not args.checkpoints and print_loco(False):
-        print("\nSpeaker-independent k-fold within the training corpora (mean ± std over folds):\n")
+        print("\nSpeakers never heard, within the training corpora: speaker-independent k-fold "
+              "(mean ± std over folds), or, for a final fit, its held-back test speakers:\n")
     print(export.markdown_table(dirs))
     if not args.checkpoints or args.calibration:
         from ser_core.consensus import calibration_text, load_settings

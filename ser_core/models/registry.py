@@ -38,7 +38,10 @@ def build_config(name: str, **overrides: Any):
     unknown = set(overrides) - fields
     if unknown:
         raise ConfigError(f"{name} has no option(s) {sorted(unknown)}; options are {sorted(fields)}.")
-    return cls.config_cls(**overrides)
+    try:
+        return cls.config_cls(**overrides)
+    except (TypeError, ValueError) as e:  # a config's own check (e.g. n_pools > n_blocks)
+        raise ConfigError(f"{name}: {e}.") from None
 
 
 def create_model(name: str, num_classes: int, **overrides: Any) -> SERModel:

@@ -262,11 +262,12 @@ def ship_run(run_dir: str | Path, name: str, dest: str | Path = "checkpoints", *
 
 # -- README table ---------------------------------------------------------------------------
 
-def mean_std_text(d: dict | None, key: str) -> str:
+def mean_std_text(d: dict | None, key: str, one_fold: bool = False) -> str:
+    """``mean ± std`` in percent; just the value for a one-fold protocol (``final``)."""
     v = (d or {}).get(key)
     if not isinstance(v, dict) or v.get("mean") is None or math.isnan(v["mean"]):
         return "—"
-    return f"{100 * v['mean']:.1f} ± {100 * v['std']:.1f}"
+    return f"{100 * v['mean']:.1f}" if one_fold else f"{100 * v['mean']:.1f} ± {100 * v['std']:.1f}"
 
 
 def table_meta(directory: str | Path) -> CheckpointMeta:
@@ -299,11 +300,16 @@ def markdown_table(dirs: Sequence[str | Path]) -> str:
         if tested:  # cross-corpus: trained on one set of corpora, tested on others
             scope += " → " + "+".join(tested)
         scope += f" ({meta.num_classes} cl.)"
-        lines.append(f"| `{name}` | {scope} | {mean_std_text(pooled, 'ua')} | {mean_std_text(pooled, 'wa')} | "
-                     f"{mean_std_text(pooled, 'macro_f1')} | {share} | {weights} |")
+        one = meta.protocol.get("name") == "final"
+        if one:  # the shipped fit: a sanity check on its few held-back speakers, not a CV mean
+            held = (meta.protocol.get("speakers") or {}).get("test") or []
+            scope += f", final fit, {len(held)} held-back test speakers"
+        lines.append(f"| `{name}` | {scope} | {mean_std_text(pooled, 'ua', one)} | "
+                     f"{mean_std_text(pooled, 'wa', one)} | {mean_std_text(pooled, 'macro_f1', one)} | "
+                     f"{share} | {weights} |")
         per = m.get("per_corpus") or {}
         if len(per) > 1:
             for c, v in per.items():
-                lines.append(f"| | {c} | {mean_std_text(v, 'ua')} | {mean_std_text(v, 'wa')} | "
-                             f"{mean_std_text(v, 'macro_f1')} | | |")
+                lines.append(f"| | {c} | {mean_std_text(v, 'ua', one)} | {mean_std_text(v, 'wa', one)} | "
+                             f"{mean_std_text(v, 'macro_f1', one)} | | |")
     return "\n".join(lines)

@@ -101,16 +101,27 @@ def brief(m: dict) -> dict:
     return {k: m[k] for k in (*METRIC_KEYS, "n") if k in m}
 
 
+def _fold_corpora(plan: FoldPlan, fold) -> tuple[list[dict], list[str]]:
+    """Provenance with each corpus's role in ``fold`` and the corpora it trained on: a
+    corpus none of whose speakers is in the fold's train or val part (the corpus a
+    leave-one-corpus-out fold leaves out) was only tested on."""
+    if fold is None:
+        return plan.provenance, [p["name"] for p in plan.provenance if p.get("role", "train") != "test"]
+    heard = {spk.split(":", 1)[0] for part in ("train", "val") for spk in fold.speakers.get(part, ())}
+    prov = [{**p, "role": "test"} if p["name"] not in heard else p for p in plan.provenance]
+    return prov, [p["name"] for p in prov if p.get("role", "train") != "test"]
+
+
 def checkpoint_meta(plan: FoldPlan, fit: FitResult, *, protocol: dict, metrics: dict,
-                    confusion: dict, extra: dict | None = None) -> CheckpointMeta:
-    """The metadata of a checkpoint of ``fit.model`` trained under ``plan``."""
+                    confusion: dict, extra: dict | None = None, fold=None) -> CheckpointMeta:
+    """The metadata of a checkpoint of ``fit.model`` trained under ``plan`` (on ``fold``)."""
     model, trainer, label_set = fit.model, plan.trainer, plan.label_set
+    provenance, trained_on = _fold_corpora(plan, fold)
     return CheckpointMeta(
         model=model.name, num_classes=model.num_classes, labels=list(trainer.labels),
         input_spec=trainer.spec, feature=trainer.feature, model_config=model.config_dict(),
         sample_rate=trainer.sample_rate, normalization=fit.normalization, label_set=label_set.id,
-        corpora=plan.provenance,
-        training_corpora=[p["name"] for p in plan.provenance if p.get("role", "train") != "test"],
+        corpora=provenance, training_corpora=trained_on,
         protocol=protocol, metrics=metrics, confusion_matrix=confusion,
         extra={"label_set_definition": label_set.to_dict(), "recipe": plan.recipe.to_dict(),
                "best_epoch": fit.best_epoch, "trainable_groups": fit.trainable_groups,
@@ -195,6 +206,7 @@ def _save_best(s: Session, plan: FoldPlan, strategy: FoldStrategy, best, folds: 
                "mean": {k: summary[k]["mean"] for k in METRIC_KEYS},
                "std": {k: summary[k]["std"] for k in METRIC_KEYS}}
     meta = checkpoint_meta(plan, r.fit, metrics=metrics, extra={"run_dir": str(s.run.path)},
+                           fold=plan.split.folds[this["index"]],
                            protocol={**plan.protocol_meta, "fold": this["fold"],
                                      "selected_by": f"best validation {plan.recipe.monitor}"},
                            confusion={"labels": plan.labels, "test": this["test"]["confusion"],

@@ -247,7 +247,7 @@ class CrossValidation(FoldStrategy):
             meta = checkpoint_meta(plan, r.fit, protocol={**plan.protocol_meta, "fold": fold.name},
                                    metrics={"test": brief(r.test.metrics)},
                                    confusion={"labels": plan.labels,
-                                              "test": r.test.metrics["confusion"]})
+                                              "test": r.test.metrics["confusion"]}, fold=fold)
             save_checkpoint(s.run.fold_dir(fold.name), r.fit.model, meta)
         if r.fit.abandoned:
             return "abandoned"

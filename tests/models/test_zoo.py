@@ -340,3 +340,13 @@ def test_cli_models_table(capsys):
     assert "248,488" in out
     for name in MODELS:
         assert f"\n{name} " in out
+
+
+def test_a_config_its_model_refuses_is_one_sentence_not_a_traceback():
+    from ser_core.errors import ConfigError
+    from ser_core.models import create_model
+
+    with pytest.raises(ConfigError, match=r"glam: n_pools cannot exceed n_blocks\.$"):
+        create_model("glam", 4, n_blocks=1)
+    with pytest.raises(ConfigError, match="has no option"):
+        create_model("glam", 4, no_such_option=1)

@@ -38,7 +38,7 @@ from ser_core.audio import load_audio  # noqa: E402
 from ser_core.data import load_labeled  # noqa: E402
 from ser_core.features.segments import segment_fill  # noqa: E402
 from ser_core.inference import checkpoints_dir, load_installed  # noqa: E402
-from ser_core.training.featurize import featurize  # noqa: E402
+from ser_core.checkpoint import featurize  # noqa: E402
 from ser_core.training.protocols import subsample  # noqa: E402
 
 SR = 16000
@@ -77,7 +77,7 @@ def band_offsets(entry, waves: list[torch.Tensor]) -> np.ndarray:
     total, frames = None, 0
     for w in waves:
         segs = vad_free_segments(w, entry)
-        x = featurize(entry.meta, segs)[:, 0]             # (segments, bands, frames)
+        x = featurize(entry.meta.feature, segs, entry.meta.sample_rate)[:, 0]  # (segments, bands, frames)
         s = x.sum(dim=(0, 2)).double().numpy()
         total = s if total is None else total + s
         frames += x.shape[0] * x.shape[2]

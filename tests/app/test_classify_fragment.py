@@ -30,6 +30,12 @@ def fragment_rerun(at, monkeypatch):
         yield
 
 
+def timeline_spec(at) -> str:
+    charts = [c for c in at.get("plotly_chart") if "segments every" in c.proto.spec]
+    assert len(charts) == 1, "one timeline on the page"
+    return charts[0].proto.spec
+
+
 @pytest.fixture
 def calls(monkeypatch):
     """Counts of the models' runs and of the clip picker's (the page's upper part) runs."""
@@ -63,13 +69,13 @@ def test_timeline_model_picker_reruns_only_the_result_area(app, app_env, wav, ca
     picker_runs = calls["picker"]
 
     sel = at.selectbox(key="timeline_model")
-    assert "serct" in sel.options
+    assert "glam" in sel.options and "every 3 s" in timeline_spec(at)  # acrnn's 3 s segments
     with fragment_rerun(at, monkeypatch):
-        sel.set_value("serct").run()
+        sel.set_value("glam").run()
     no_exception(at)
     assert calls["predict"] == 1 and calls["picker"] == picker_runs  # upper part not rerun
-    assert at.selectbox(key="timeline_model").value == "serct"
-    assert at.get("plotly_chart"), "the timeline is drawn by the fragment's rerun"
+    assert at.selectbox(key="timeline_model").value == "glam"
+    assert "2 s segments every 0.4 s" in timeline_spec(at)  # drawn by the fragment's rerun
     assert "Models agreeing" in {m.label for m in at.metric}
 
     # AppTest's tree now holds only what the fragment drew: a full rerun brings the page back,

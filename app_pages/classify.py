@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import figures, prob_html
+from ui.classify_results import results
 from ui.my_voice import my_voice_panel
 from ui.state import current_clip, predict_current
 from ui.widgets import clip_card, clip_picker, installed_models
@@ -27,62 +27,5 @@ svc = installed_models()
 if clip is None:
     st.stop()
 
-pred = predict_current(svc, clip)
-cons = pred.consensus
-st.divider()
-if not pred.enough_speech:  # voice activity detection found (almost) no speech
-    st.warning(pred.speech.sentence, icon=":material/voice_over_off:")
-    st.stop()
-c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
-c1.metric("Consensus", cons.top + (" (not sure)" if cons.uncertain else ""),
-          f"{cons.top_prob:.0%} {'mean ' if cons.method == 'mean' else ''}probability", delta_color="off",
-          delta_arrow="off")
-c2.metric("Models agreeing", f"{cons.votes[cons.top]} of {len(pred.models)}")
-c3.metric("Clip", f"{pred.duration_s:.1f} s")
-c4.metric("Time for all models", f"{pred.seconds * 1000:.0f} ms")
-if cons.uncertain:
-    st.warning(f"**Not sure.** The models' combined confidence ({cons.top_prob:.0%} for "
-               f"{cons.top}) is below {cons.threshold:.0%}, the threshold chosen on speakers "
-               "none of the models heard (Compare → Calibration shows what it buys).",
-               icon=":material/help:")
-if clip.label:
-    st.caption(f"The corpus says this clip is **{clip.label}**.")
-
-left, right = st.columns([3, 2], gap="large")
-with left.container(border=True):
-    st.markdown("**Consensus** · " + ("weighted product of the models' calibrated probabilities "
-                                      "(weights fitted on held-out speakers)" if cons.method == "stacked"
-                                      else "mean of the models' probabilities over the union of their label sets"))
-    st.html(prob_html.bars_block(cons.labels, cons.probs))
-with right.container(border=True):
-    st.markdown("**Votes** · each model's top answer")
-    st.dataframe([{"model": m.name, "answer": m.top, "confidence": m.top_prob,
-                   "ms": round(1000 * m.seconds)} for m in pred.models],
-                 hide_index=True, width="stretch",
-                 column_config={"model": st.column_config.TextColumn(width="medium"),
-                                "answer": st.column_config.TextColumn(width="small"),
-                                "confidence": st.column_config.ProgressColumn(
-                                    "confidence", format="percent", min_value=0.0, max_value=1.0,
-                                    width="small"),
-                                "ms": st.column_config.NumberColumn("ms", width="small",
-                                                                    help="this model's time on this clip")})
-
-st.subheader("Every model")
-st.caption("Each model's own probabilities; a clip longer than a model's segment is cut into "
-           "segments whose posteriors are pooled (max for ACRNN, mean for the others).")
-st.html(prob_html.grid(  # HTML bars: Plotly's drawing was most of the browser's work here
-    [m.name for m in pred.models],
-    [f"{m.model} · {len(m.segment_probs)} × {m.segment_s or pred.duration_s:.1f} s, {m.aggregation}"
-     for m in pred.models], [m.labels for m in pred.models], [m.probs for m in pred.models]))
-
-long_models = [m for m in pred.models if len(m.segment_probs) > 1]
-if long_models:
-    st.subheader("Timeline")
-    st.caption("Segment by segment, as each model saw the clip before pooling. "
-               + (f"Silence before and after the speech is cut ({pred.speech.sentence}); "
-                  "segments that are mostly silence or padding are shown but do not vote."
-                  if pred.speech is not None else ""))
-    pick = st.selectbox("Model", [m.name for m in long_models], key="timeline_model")
-    m = next(x for x in long_models if x.name == pick)
-    st.plotly_chart(figures.timeline(m.segment_starts_s, m.segment_s, m.labels, m.segment_probs,
-                                     pred.duration_s), key="timeline")
+# computed once per clip, models and reference; the result area reruns on its own
+results(predict_current(svc, clip), clip.label)

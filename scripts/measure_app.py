@@ -6,7 +6,9 @@ prediction on a 3 s clip takes to appear in a real browser.
 Starts ``streamlit run app.py`` on a free local port (``SER_CHECKPOINTS_DIR`` = DIR, default
 the repository's ``checkpoints/``), opens it in headless Chromium, loads Home (every model
 loads), then drops the clip on Classify ``--runs`` times (each drop replaces the previous
-upload under a new name, so each run decodes and predicts afresh) and times from the drop to every model's answer on screen. Prints the
+upload under a new name, so each run decodes and predicts afresh) and times from the drop to
+every model's answer on screen; then drops 8 s of speech and times ``--picks`` changes of the
+timeline's model (only Classify's result fragment reruns). Prints the
 server's resident memory (VmRSS of the server process) after the models loaded and at the
 end, the cold (first) and warm (median of the rest) page times, and the service's own
 ``Time for all models`` readings. Not a test: a measurement (needs chromium and playwright).
@@ -31,6 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 STATE = "document.querySelector('[data-testid=\"stApp\"]').dataset.testScriptState"
+PLOT = ".st-key-timeline .js-plotly-plot"  # the timeline's Plotly element on Classify
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-dev-shm-usage", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
@@ -57,6 +60,58 @@ def speech_clip(seconds: float = 3.0) -> Path:
     path = Path(tempfile.mkdtemp()) / "clip3s.wav"
     sf.write(path, x, 16000, subtype="PCM_16")
     return path
+
+
+def long_speech(seconds: float = 8.0) -> bytes:
+    """The demo speech repeated to ``seconds`` (every model then has a timeline to pick)."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from ser_core.audio import load_audio
+    from ser_core.demo import demo_wav_bytes
+
+    x = load_audio(demo_wav_bytes()[0], target_sr=16000).waveform.numpy()
+    buf = io.BytesIO()
+    sf.write(buf, np.resize(x, int(seconds * 16000)), 16000, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def drop(page, data: bytes, name: str) -> None:
+    """A real drag-and-drop of ``data`` as the file ``name`` on Classify's uploader."""
+    page.wait_for_selector('[data-testid="stFileUploaderDropzone"]')
+    page.eval_on_selector('[data-testid="stFileUploaderDropzone"]', """(zone, [b64, name]) => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], name, {type: 'audio/wav'}));
+        for (const t of ['dragenter', 'dragover', 'drop'])
+            zone.dispatchEvent(new DragEvent(t, {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", [base64.b64encode(data).decode(), name])
+
+
+def time_timeline_picks(page, picks: int) -> list[float]:
+    """Drop 8 s of speech, then pick another model in the timeline ``picks`` times: seconds
+    from the pick to that model's timeline drawn (a rerun of Classify's result fragment)."""
+    drop(page, long_speech(), "long.wav")
+    page.wait_for_function(f"() => {STATE} === 'notRunning' && document.body.innerText.includes('long.wav ·')")
+    combo = page.locator(".st-key-timeline_model").get_by_role("combobox")
+    combo.wait_for()
+    out = []
+    for i in range(picks):
+        page.evaluate(f"() => window.__serOld = document.querySelector({PLOT!r}).data")
+        combo.focus()
+        combo.press("ArrowDown")  # opens the list
+        options = page.get_by_role("listbox").get_by_role("option")
+        options.first.wait_for()
+        names = [o.strip() for o in options.all_inner_texts()]
+        target = names[(names.index(combo.input_value()) + 1) % len(names)]
+        t0 = time.perf_counter()
+        options.filter(has_text=target).first.click()
+        page.wait_for_function(  # Plotly holds the new model's figure
+            f"() => {STATE} === 'notRunning' && document.querySelector({PLOT!r})?.data !== window.__serOld")
+        out.append(time.perf_counter() - t0)
+    return out
 
 
 def variant(clip: Path, i: int) -> bytes:
@@ -103,6 +158,8 @@ def main() -> int:
     ap.add_argument("--checkpoints", default=str(REPO / "checkpoints"))
     ap.add_argument("--clip", default=None, help="a WAV to classify (default: 3 s of espeak-ng speech)")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--picks", type=int, default=4,
+                    help="then time this many model picks in the timeline of an 8 s clip (0: none)")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
     clip = Path(args.clip) if args.clip else speech_clip()
@@ -130,17 +187,11 @@ def main() -> int:
                 new PerformanceObserver(l => l.getEntries().forEach(e => window.__serBusy.push(
                     [performance.timeOrigin + e.startTime, e.duration]))).observe({type: 'longtask'}); }""")
             for i in range(args.runs):
-                data = base64.b64encode(variant(clip, i)).decode()
+                data = variant(clip, i)
                 page.wait_for_selector('[data-testid="stFileUploaderDropzone"]')
                 t0 = time.perf_counter()
                 w0 = page.evaluate("() => performance.timeOrigin + performance.now()")
-                page.eval_on_selector('[data-testid="stFileUploaderDropzone"]', """(zone, [b64, name]) => {
-                    const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
-                    const dt = new DataTransfer();
-                    dt.items.add(new File([bytes], name, {type: 'audio/wav'}));
-                    for (const t of ['dragenter', 'dragover', 'drop'])
-                        zone.dispatchEvent(new DragEvent(t, {dataTransfer: dt, bubbles: true, cancelable: true}));
-                }""", [data, f"run{i}.wav"])
+                drop(page, data, f"run{i}.wav")
                 # the upload starts a script run; it ends with this clip's predictions drawn
                 page.wait_for_function(f"() => {STATE} !== 'notRunning'", timeout=10_000)
                 page.wait_for_function(
@@ -151,6 +202,7 @@ def main() -> int:
                     "([w0]) => window.__serBusy.filter(e => e[0] >= w0).reduce((a, e) => a + e[1], 0)", [w0]))
                 m = re.search(r"Time for all models\s*(\d+) ms", page.inner_text("body"))
                 service_ms.append(int(m.group(1)) if m else float("nan"))
+            picks = time_timeline_picks(page, args.picks) if args.picks else []
             browser.close()
         warm = page_times[1:] or page_times
         print(f"3 s clip, drop -> all predictions on screen: first {page_times[0] * 1000:.0f} ms, "
@@ -160,6 +212,10 @@ def main() -> int:
               + ", ".join(f"{v:.0f}" for v in busy_ms))
         print("service time for all models (ms, as the page shows it): "
               + ", ".join(str(v) for v in service_ms))
+        if picks:
+            print(f"8 s clip, another model picked in the timeline -> its timeline on screen: median "
+                  f"{statistics.median(picks) * 1000:.0f} ms (picks: "
+                  + ", ".join(f"{t * 1000:.0f}" for t in picks) + ")")
         print(f"server RSS at the end {rss_mb(server.pid):.0f} MB; load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
     return 0

@@ -38,7 +38,7 @@ from ser_core.audio import load_audio  # noqa: E402
 from ser_core.data import load_labeled  # noqa: E402
 from ser_core.features.segments import segment_fill  # noqa: E402
 from ser_core.inference import checkpoints_dir, load_installed  # noqa: E402
-from ser_core.training.featurize import featurize  # noqa: E402
+from ser_core.checkpoint import featurize  # noqa: E402
 from ser_core.training.protocols import subsample  # noqa: E402
 
 SR = 16000
@@ -77,7 +77,7 @@ def band_offsets(entry, waves: list[torch.Tensor]) -> np.ndarray:
     total, frames = None, 0
     for w in waves:
         segs = vad_free_segments(w, entry)
-        x = featurize(entry.meta, segs)[:, 0]             # (segments, bands, frames)
+        x = featurize(entry.meta.feature, segs, entry.meta.sample_rate)[:, 0]  # (segments, bands, frames)
         s = x.sum(dim=(0, 2)).double().numpy()
         total = s if total is None else total + s
         frames += x.shape[0] * x.shape[2]
@@ -157,6 +157,13 @@ SETTINGS = {  # name: (which mask decides the votes, trim to the speech)
 }
 
 
+def _votes(svc, wave: torch.Tensor, m, speech, n: int) -> torch.Tensor:
+    """The service's votes over all ``n`` segments: a last segment mostly padding, which the
+    service does not cut (``min_tail``), does not vote."""
+    keep = svc.speech_input(wave, m.sample_rate, m.spec, speech)[2]
+    return torch.cat([keep, torch.zeros(n - len(keep), dtype=torch.bool)])
+
+
 def ablate(root: Path, n: int, out: Path) -> None:
     """Consensus and per-model scores on left-out CREMA-D for every setting of SETTINGS, from
     one untrimmed and one trimmed forward pass per clip and model (votes differ, not inputs)."""
@@ -179,8 +186,8 @@ def ablate(root: Path, n: int, out: Path) -> None:
             with torch.inference_mode():
                 seg_probs = torch.softmax(m.model(m.prepare(segs)).float(), -1)
             svc.trim = False
-            masks = {None: None, "padding": svc.speech_input(wave, m.sample_rate, m.spec, None)[2],
-                     "speech": svc.speech_input(wave, m.sample_rate, m.spec, speech)[2]}
+            masks = {None: None, "padding": _votes(svc, wave, m, None, len(segs)),
+                     "speech": _votes(svc, wave, m, speech, len(segs))}
             svc.trim = True
             trimmed = svc._run(m, wave, speech=speech)[0].probs
             for name, (mask, trim) in SETTINGS.items():

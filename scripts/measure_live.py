@@ -14,7 +14,7 @@ Two clocks in the browser, both ``performance.timeOrigin + performance.now()``:
   level rises above -45 dBFS after at least 1 s below -60 dBFS. This is the signal WebRTC
   sends, before encoding, network, server and drawing;
 * the answer: a MutationObserver on the page notes when the Live page's headline changes from
-  "Too quiet"/"Listening" to a prediction ("label · NN% (k of n models)").
+  "Too quiet"/"Listening" to a prediction ("label · NN%", the "(k of n models)" beneath it).
 
 The delay of one cycle is answer - onset; cycles where no "quiet" headline came between two
 answers (silence too short for the window to empty) are not counted. Prints every delay and
@@ -83,7 +83,7 @@ WATCH = """
   const state = () => {
     for (const h of document.querySelectorAll('h3')) {
       const t = h.innerText || '';
-      if (/\\d+%/.test(t) && /models/.test(t)) return 'answer';
+      if (/·\\s*\\d+%/.test(t)) return 'answer';  // "label · NN%" (the model count is a caption below)
       if (/Too quiet|Listening/.test(t)) return 'quiet';
     }
     return null;

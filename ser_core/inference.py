@@ -304,7 +304,8 @@ class InferenceService:
         t0 = time.perf_counter()
         spec = entry.spec
         waveform, offset, keep = self.speech_input(waveform, entry.sample_rate, spec, speech)
-        segs = segment_waveform(waveform, entry.sample_rate, spec.segment_s, spec.hop_s)
+        # a last segment mostly zero padding is not cut (it would not vote): see speech_input
+        segs = segment_waveform(waveform, entry.sample_rate, spec.segment_s, spec.hop_s, self.min_fill)
         starts = [round(t + offset, 6) for t in
                   segment_starts(segs.shape[0], entry.sample_rate, spec.segment_s, spec.hop_s)]
         with torch.inference_mode():
@@ -339,7 +340,8 @@ class InferenceService:
         With ``speech`` (:class:`ser_core.vad.Speech`) and ``self.trim``, the clip is cut to
         its speech; a segment votes when at least ``self.min_fill`` of it is speech (with
         ``speech``) or real audio rather than zero padding (without); see
-        :func:`ser_core.features.segments.voting_segments`.
+        :func:`ser_core.features.segments.voting_segments`. A last segment with less than
+        ``self.min_fill`` of real audio is not cut at all (so never shown on a timeline).
         """
         from ser_core import vad
         from ser_core.features.segments import segment_fill, voting_segments
@@ -351,7 +353,8 @@ class InferenceService:
             mask = vad.speech_mask(waveform.shape[-1], rate, speech.intervals, offset)
         else:
             mask = torch.ones(waveform.shape[-1])
-        keep = voting_segments(segment_fill(mask, rate, spec.segment_s, spec.hop_s), self.min_fill)
+        fill = segment_fill(mask, rate, spec.segment_s, spec.hop_s, min_tail=self.min_fill)
+        keep = voting_segments(fill, self.min_fill)
         return waveform, offset, keep
 
     def _use_threads(self) -> None:

@@ -63,7 +63,8 @@ def test_prediction_is_the_trainers_computation(service):
     for m in pred.models:
         entry = service.get(m.name)
         assert entry.meta.normalization["type"] == "mean_std"
-        segs = segment_waveform(audio.waveform, 16000, entry.spec.segment_s, entry.spec.hop_s)
+        segs = segment_waveform(audio.waveform, 16000, entry.spec.segment_s, entry.spec.hop_s,
+                                min_tail=service.min_fill)
         model, meta = load_checkpoint(entry.path)
         with torch.no_grad():
             expected_seg = torch.softmax(model(prepare_batch(meta, segs)), -1)
@@ -78,8 +79,27 @@ def test_prediction_is_the_trainers_computation(service):
     glam = next(m for m in pred.models if m.name == "glam")
     assert glam.segment_starts_s[:3] == [0.0, 0.4, 0.8]  # 2 s windows every 0.4 s
     acrnn = next(m for m in pred.models if m.name == "acrnn")
-    assert acrnn.aggregation == "max" and len(acrnn.segment_probs) == 3  # 7.3 s -> 3 x 3 s
-    assert acrnn.segment_votes == [True, True, False]  # the last is 1.3 s of audio, 1.7 s padding
+    # 7.3 s -> 2 x 3 s: a third segment would be 1.3 s of audio and 1.7 s of padding
+    assert acrnn.aggregation == "max" and len(acrnn.segment_probs) == 2
+    assert acrnn.segment_starts_s == [0.0, 3.0] and acrnn.segment_votes == [True, True]
+
+
+@pytest.mark.parametrize("seconds, starts", [(3.0, [0.0]), (3.01, [0.0]), (4.4, [0.0]),
+                                             (4.6, [0.0, 3.0]), (1.2, [0.0])])
+def test_no_segment_of_mostly_padding_is_cut(service, seconds, starts):
+    """A 3.00 s clip, or one just over the 3 s boundary, gets one 3 s segment, not a second of
+    (almost) only zero padding (which the timeline showed, e.g. labelled 'sad'); a last
+    segment at least half real audio is still cut, and a short clip keeps its one segment."""
+    acrnn = next(m for m in service.predict(clip(seconds)).models if m.name == "acrnn")
+    assert acrnn.segment_starts_s == starts and len(acrnn.segment_probs) == len(starts)
+    assert all(acrnn.segment_votes)
+
+
+def test_min_fill_zero_keeps_every_segment(ckpt_root):
+    """``min_fill=0`` (``loco --min-fill 0``: every segment votes) still cuts the padded tail."""
+    svc = InferenceService.from_paths([ckpt_root / "acrnn"], device="cpu", vad=False, min_fill=0.0)
+    acrnn = svc.predict(clip(3.01)).models[0]
+    assert acrnn.segment_starts_s == [0.0, 3.0] and acrnn.segment_votes == [True, True]
 
 
 def test_normalisation_from_meta_is_applied(ckpt_root, tmp_path):
@@ -128,7 +148,7 @@ def test_consensus_over_different_label_sets(service, ckpt_root, tmp_path):
 
 
 def test_explain_returns_attention_of_each_kind(service):
-    audio = clip(4.0)
+    audio = clip(4.6)  # two 3 s segments (a 1 s tail would not be cut)
     acrnn = service.explain(audio, "acrnn")
     alpha = acrnn.maps["attention.probe"]
     assert alpha.shape[0] == 2 and acrnn.axes["attention.probe"][0] == "time"

@@ -85,7 +85,7 @@ def test_cache_exports_once_per_checkpoint_content(tiny_checkpoint, tmp_path):
 
 def test_auto_uses_a_cached_export_and_both_backends_agree(tiny_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setenv("SER_ONNX_CACHE", str(tmp_path / "cache"))
-    audio = Audio(waveform=probe_waveform(7.0, 16000), sample_rate=16000, name="probe",
+    audio = Audio(waveform=probe_waveform(7.6, 16000), sample_rate=16000, name="probe",
                   original_sample_rate=16000, original_channels=1)
     eager = InferenceService.from_paths([tiny_checkpoint], device="cpu", backend="torch", strict=True)
     fresh = InferenceService.from_paths([tiny_checkpoint], device="cpu", backend="auto", strict=True)

@@ -12,12 +12,14 @@ import torch
 
 
 def segment_waveform(waveform: torch.Tensor, sample_rate: int, segment_s: float | None,
-                     hop_s: float | None = None) -> torch.Tensor:
+                     hop_s: float | None = None, min_tail: float = 0.0) -> torch.Tensor:
     """Split a mono waveform ``(time,)`` into segments ``(n_segments, segment_samples)``.
 
     The last segment is zero-padded; a clip shorter than one segment gives one zero-padded
     segment. ``segment_s=None`` returns the whole clip as one segment ``(1, time)``.
-    ``hop_s=None`` means no overlap.
+    ``hop_s=None`` means no overlap. ``min_tail``: a last segment with less than this share
+    of real audio (the rest zero padding) is not cut, unless it is the only one (a 3.01 s
+    clip in 3 s segments gives one segment, not a second one of 10 ms and 2.99 s of padding).
     """
     if waveform.dim() != 1:
         raise ValueError(f"expected a mono waveform (time,), got shape {tuple(waveform.shape)}")
@@ -27,10 +29,20 @@ def segment_waveform(waveform: torch.Tensor, sample_rate: int, segment_s: float 
     hop = int(round((hop_s or segment_s) * sample_rate))
     if seg <= 0 or hop <= 0:
         raise ValueError("segment and hop must be positive")
-    n = max(1, math.ceil(max(waveform.shape[0] - seg, 0) / hop) + 1)
+    n = segment_count(waveform.shape[0], seg, hop, min_tail)
     total = (n - 1) * hop + seg
     padded = torch.nn.functional.pad(waveform, (0, max(0, total - waveform.shape[0])))
-    return padded.unfold(0, seg, hop).contiguous()
+    return padded[:total].unfold(0, seg, hop).contiguous()
+
+
+def segment_count(n_samples: int, seg: int, hop: int, min_tail: float = 0.0) -> int:
+    """How many ``seg``-sample segments every ``hop`` samples cover ``n_samples``; the last
+    one is left out when less than ``min_tail`` of it is real audio (and it is not the only
+    one). Only a last segment can fall short: the one before it always ends inside the clip."""
+    n = max(1, math.ceil(max(n_samples - seg, 0) / hop) + 1)
+    if n > 1 and (n_samples - (n - 1) * hop) < min_tail * seg:
+        n -= 1
+    return n
 
 
 def segment_starts(n_segments: int, sample_rate: int, segment_s: float | None,
@@ -43,10 +55,10 @@ def segment_starts(n_segments: int, sample_rate: int, segment_s: float | None,
 
 
 def segment_fill(mask: torch.Tensor, sample_rate: int, segment_s: float | None,
-                 hop_s: float | None = None) -> torch.Tensor:
+                 hop_s: float | None = None, min_tail: float = 0.0) -> torch.Tensor:
     """``(n_segments,)``: the share of each segment that ``mask`` ``(time,)`` marks (1 = real,
     or speech), cut exactly as :func:`segment_waveform` cuts the clip; zero padding counts 0."""
-    return segment_waveform(mask.float(), sample_rate, segment_s, hop_s).mean(dim=1)
+    return segment_waveform(mask.float(), sample_rate, segment_s, hop_s, min_tail).mean(dim=1)
 
 
 #: A segment votes when at least this share of it is speech (and not zero padding).

@@ -151,6 +151,35 @@ def test_drag_and_drop_upload_shows_predictions(page, server, speech_wav):
     shot(page, "classify_upload")
 
 
+def test_timeline_model_picker_redraws_the_timeline_in_place(page, server, speech_wav):
+    """The picker lives in Classify's result fragment: choosing another model redraws that
+    model's segments, and the rest of the page (clip card, answers) stays on screen."""
+    open_page(page, server, "Classify")
+    drop_file(page, '[data-testid="stFileUploaderDropzone"]', speech_wav)
+    wait_idle(page)
+    assert_predictions(page)
+    axis = page.locator(".st-key-timeline .xtitle")
+    before = axis.text_content()
+    box = page.locator(".st-key-timeline_model")
+    combo = box.get_by_role("combobox")
+    current = combo.input_value()
+    combo.focus()  # a first click on the scrolled-to picker only focuses it; the keyboard opens it
+    combo.press("ArrowDown")
+    listed = page.get_by_role("listbox").get_by_role("option")
+    listed.first.wait_for()
+    options = [o.strip() for o in listed.all_inner_texts()]
+    assert len(options) == 4, options  # every model: 5.8 s of speech is two segments or more
+    target = next(o for o in options if o != current)
+    listed.filter(has_text=target).first.click()
+    wait_idle(page)
+    assert combo.input_value() == target
+    page.wait_for_function("([sel, old]) => document.querySelector(sel)?.textContent !== old",
+                           arg=[".st-key-timeline .xtitle", before])
+    body = page.inner_text("body")
+    assert "speech.wav" in body and "Models agreeing" in body and "Traceback" not in body
+    shot(page, "classify_timeline_pick")
+
+
 def test_microphone_recording_shows_predictions(page, server):
     open_page(page, server, "Classify")
     page.get_by_role("tab", name="Record").click()

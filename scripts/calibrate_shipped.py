@@ -194,4 +194,7 @@ def print_summary(body: dict) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except ValueError as err:  # no mode fits, no shared held-out speakers, a refit that would see them
+        raise SystemExit(f"error: {err}")

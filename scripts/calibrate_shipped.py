@@ -82,18 +82,19 @@ def protocol_text(mode: str, rows: dict, n_deep: int, acoustic_what: str, subset
                 f"acoustic_stats by its refit without {acoustic_what}, stored temperature); {cross}")
     dropped = (f"; speakers held back by only some members left out: {', '.join(rows['dropped_speakers'])}"
                if rows["dropped_speakers"] else "; every member held back the same speakers")
-    return (f"the {len(spk)} speakers every one of the {n_deep} deep members held back from training "
-            f"(intersection of their validation + test speakers: {', '.join(spk)}){dropped}; "
+    return (f"the {len(spk)} speakers none of the {n_deep} deep members trained on (of their "
+            f"validation + test speakers: {', '.join(spk)}){dropped}; "
             f"acoustic_stats by its refit without {acoustic_what}, stored temperature; deep temperatures, "
             f"{cross}; stored temperatures, weights and threshold refitted on all of them")
 
 
 def fitted_on_text(mode: str, pm: dict, protocol_name: str) -> str:
     spk = pm["heldout_speakers"]
-    text = (f"the validation and test speakers of the checkpoint's {protocol_name} fold "
-            f"({len(spk)} speakers: {', '.join(spk)}; {pm['heldout_utterances']} utterances)")
+    text = (f"held-back speakers it did not train on (its {protocol_name} fold's validation and test "
+            f"speakers, and other members' it never heard; {len(spk)} speakers: {', '.join(spk)}; "
+            f"{pm['heldout_utterances']} utterances)")
     if mode == "heldout":
-        text += ("; the consensus was measured on the speakers every member held back, with this "
+        text += ("; the consensus was measured on the speakers none of the members trained on, with this "
                  "temperature cross-fitted over two halves of them (ece_scored_after)")
     return text
 

@@ -3,8 +3,9 @@
     OMP_NUM_THREADS=1 nice -n 10 python scripts/heldout_predictions.py \
         [--cremad-every 3] [--out runs/heldout_predictions.json]
 
-Per checkpoint (uncalibrated: temperature off): every utterance of its own fold's validation
-and test speakers (``meta["protocol"]["speakers"]``), and CREMA-D (every ``--cremad-every``-th
+Per checkpoint (uncalibrated: temperature off): every utterance of the validation and test
+speakers of any checkpoint's fold (``meta["protocol"]["speakers"]``) that this checkpoint did
+not train on (its own held-back speakers at least), and CREMA-D (every ``--cremad-every``-th
 clip by id; a rerun resumes, and every 6th clip is also every 3rd), for checkpoints that never
 trained on CREMA-D (``--parts heldout`` for those that did, e.g. protocol ``final``). The acoustic
 model is left out here; ``calibrate_shipped.py`` refits it without the scored clips.
@@ -62,12 +63,18 @@ def main() -> int:
     for u in data.utterances:
         by_spk.setdefault(u.speaker_key, []).append(u)
     t0 = time.time()
+    # the candidates: every member's validation and test speakers; each member is scored on the
+    # candidates it did not train on (its own held-back speakers, and e.g. another generation's
+    # held-back speakers of a corpus it never heard), so the speakers *none* of them trained on
+    # are in every member's part (calibrate_shipped.py scores that intersection)
+    candidates = sorted({s for m in service.models
+                         for s in m.meta.protocol["speakers"]["test"] + m.meta.protocol["speakers"]["val"]})
     for m in service.models:
         digest = weights_sha256(m.path)
+        trained = set(m.meta.protocol["speakers"]["train"])
         if out["models"].get(m.name, {}).get("weights_sha256") == digest:
             continue  # done for these very weights (a retrained checkpoint is predicted again)
-        spk = m.meta.protocol["speakers"]
-        held = [u for s in spk["test"] + spk["val"] for u in by_spk.get(s, [])]
+        held = [u for s in candidates if s not in trained for u in by_spk.get(s, [])]
         rows = {}
         for part, utts in (("heldout", held), ("cremad", cremad)):
             if part not in args.parts.split(","):

@@ -13,6 +13,10 @@ on (see the README, "Calibration and 'not sure'"):
     log-probabilities (``members``, each with its ``labels``; ``coef`` ``(classes, sum of
     member label counts)``, ``intercept``), used only when every member is installed; the
     plain mean stays available (``method="mean"``);
+``mean_temperature``
+    with ``method="mean"``: the shown consensus is ``softmax(log mean / T)``; averaging
+    calibrated members leaves the mean under-confident, and ``T`` fitted on held-out
+    speakers restores its calibration (the top class never changes);
 ``measured``
     the numbers behind both, for ``report`` and the Compare page.
 
@@ -37,6 +41,7 @@ class ConsensusSettings:
     threshold: float | None = None
     method: str = "mean"                        # "mean" or "stacked" (what the app shows)
     stacking: dict | None = None
+    mean_temperature: float | None = None
     measured: dict = field(default_factory=dict)
     path: str | None = None
 
@@ -76,6 +81,7 @@ def load_settings(root: str | Path | None) -> ConsensusSettings | None:
         body = json.loads(path.read_text())
         return ConsensusSettings(threshold=body.get("threshold"), method=body.get("method", "mean"),
                                  stacking=body.get("stacking"), measured=body.get("measured") or {},
+                                 mean_temperature=body.get("mean_temperature"),
                                  path=str(path))
     except (json.JSONDecodeError, AttributeError, TypeError) as exc:
         raise CheckpointError(f"{path} is not a valid consensus file: {exc}.") from None
@@ -120,8 +126,21 @@ def settle_consensus(cons, preds: Sequence[Any], settings: ConsensusSettings | N
             cons = Consensus(labels=labels, probs=probs, votes=votes,
                              agreement=votes.get(top, 0) / max(len(preds), 1), method="stacked",
                              mean_probs=mean)
+    elif settings.mean_temperature:
+        cons = sharpen(cons, settings.mean_temperature)
     cons.threshold = settings.threshold
     cons.uncertain = settings.is_uncertain(cons.top_prob)
+    return cons
+
+
+def sharpen(cons, temperature: float):
+    """The mean consensus with its temperature: ``softmax(log p / T)``; same top class."""
+    logs = [math.log(max(p, 1e-12)) / temperature for p in cons.probs]
+    top = max(logs)
+    e = [math.exp(v - top) for v in logs]
+    total = sum(e)
+    cons.mean_probs = list(cons.probs)
+    cons.probs = [v / total for v in e]
     return cons
 
 

@@ -69,7 +69,7 @@ class Consensus(_Posterior):
     method: str = "mean"                 # "mean", or "stacked" (checkpoints/consensus.json)
     uncertain: bool | None = None        # top probability below the fitted threshold
     threshold: float | None = None
-    mean_probs: list[float] | None = None  # the plain mean, kept when ``probs`` is stacked
+    mean_probs: list[float] | None = None  # the plain mean, kept when ``probs`` is stacked or sharpened
 
     def as_dict(self) -> dict[str, Any]:
         return {"labels": self.labels, "probs": [round(float(p), 6) for p in self.probs],

@@ -171,7 +171,10 @@ def calibration_text(settings: ConsensusSettings | None) -> str:
         lines.append(f"| consensus: {key.replace('_', ' ')}{who} | | {pct(v['ua'])} | | {pct(v['ece'])} | "
                      f"{100 * v['top_share_pred']:.0f} |")
     th = m["threshold_cross_fitted"]
-    lines.append(f"\nShown consensus: {settings.method}. \"Not sure\" below a top probability of "
+    shown = settings.method + (f" of the calibrated members, sharpened by the consensus temperature "
+                               f"{settings.mean_temperature:.2f}" if settings.method == "mean"
+                               and settings.mean_temperature else "")
+    lines.append(f"\nShown consensus: {shown}. \"Not sure\" below a top probability of "
                  f"{settings.threshold:.2f}; chosen on one half of the speakers, scored on the other: "
                  f"{100 * th['coverage']:.0f} % of clips answered, {pct(th['accuracy_answered'])} % of "
                  f"them right, against {pct(th['accuracy_all'])} % over all clips.")

@@ -52,7 +52,9 @@ def _consensus_and_votes(pred: ClipPrediction) -> None:
         st.markdown("**Consensus** · " + (
             "weighted product of the models' calibrated probabilities (weights fitted on "
             "held-out speakers)" if cons.method == "stacked"
-            else "mean of the models' probabilities over the union of their label sets"))
+            else "mean of the models' probabilities over the union of their label sets"
+            + (", sharpened by a temperature fitted on held-out speakers (the mean of models "
+               "that disagree is under-confident)" if cons.mean_probs is not None else "")))
         st.html(prob_html.bars_block(cons.labels, cons.probs))
     with right.container(border=True):
         st.markdown("**Votes** · each model's top answer")

@@ -60,10 +60,14 @@ class ConsensusSettings:
             feats += [math.log(max(float(v), 1e-8)) for v in p.probs]
         logits = [b + sum(w * x for w, x in zip(row, feats))
                   for row, b in zip(st["coef"], st["intercept"])]
-        top = max(logits)
-        e = [math.exp(v - top) for v in logits]
-        s = sum(e)
-        return list(st["labels"]), [v / s for v in e]
+        return list(st["labels"]), _softmax(logits)
+
+    def sharpens(self, predictions: Sequence[Any]) -> bool:
+        """Whether the mean consensus of ``predictions`` gets the consensus temperature: it
+        was fitted on the mean of exactly the members measured (a subset's mean is another
+        distribution, e.g. one model alone is not under-confident at all)."""
+        members = set(self.measured.get("members") or ())
+        return bool(self.mean_temperature) and {p.name for p in predictions} == members
 
     def is_uncertain(self, top_prob: float) -> bool | None:
         return None if self.threshold is None else bool(top_prob < self.threshold)
@@ -126,7 +130,7 @@ def settle_consensus(cons, preds: Sequence[Any], settings: ConsensusSettings | N
             cons = Consensus(labels=labels, probs=probs, votes=votes,
                              agreement=votes.get(top, 0) / max(len(preds), 1), method="stacked",
                              mean_probs=mean)
-    elif settings.mean_temperature:
+    elif settings.sharpens(preds):
         cons = sharpen(cons, settings.mean_temperature)
     cons.threshold = settings.threshold
     cons.uncertain = settings.is_uncertain(cons.top_prob)
@@ -135,13 +139,16 @@ def settle_consensus(cons, preds: Sequence[Any], settings: ConsensusSettings | N
 
 def sharpen(cons, temperature: float):
     """The mean consensus with its temperature: ``softmax(log p / T)``; same top class."""
-    logs = [math.log(max(p, 1e-12)) / temperature for p in cons.probs]
-    top = max(logs)
-    e = [math.exp(v - top) for v in logs]
-    total = sum(e)
     cons.mean_probs = list(cons.probs)
-    cons.probs = [v / total for v in e]
+    cons.probs = _softmax([math.log(max(p, 1e-12)) / temperature for p in cons.probs])
     return cons
+
+
+def _softmax(logits: Sequence[float]) -> list[float]:
+    top = max(logits)
+    e = [math.exp(v - top) for v in logits]
+    total = sum(e)
+    return [v / total for v in e]
 
 
 def member_result(r: dict) -> tuple[dict, dict | None]:

@@ -9,10 +9,11 @@ Two modes, by what the members trained on (:func:`choose_mode`):
     (so it is fixed here), and ``acoustic_stats`` (which trained on every corpus) is
     represented by a refit without CREMA-D.
 ``heldout``
-    every deep member trained on every corpus (protocol ``final``): everything is measured on
-    the speakers that *every* member held back (:func:`common_rows`), and ``acoustic_stats`` by
-    a refit without those speakers. The deep members' temperatures are fitted on these same
-    speakers, so to score them out of sample they are cross-fitted too.
+    some or all deep members trained on CREMA-D (protocol ``final``): everything is measured on
+    the held-back speakers that *none* of the members trained on (:func:`common_rows` of what
+    ``heldout_predictions.py`` predicted for each), and ``acoustic_stats`` by a refit without
+    those speakers. The deep members' stored temperatures are fitted on their held-back
+    speakers, which include these, so to score them out of sample they are cross-fitted too.
 
 :func:`cross_fit` is the one measuring step of both: over two halves of the speakers, fit on
 one half (temperatures that are not fixed, then the consensus weights) and score the other.
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
+from scipy.special import log_softmax
 
 from ser_core.training import calibration as cal
 from ser_core.training import consensus_fit as cf
@@ -103,9 +105,7 @@ def acoustic_log_probs(table: FunctionalTable, uids: Sequence[str], left_out: np
     if not np.asarray(left_out, bool)[rows].all():
         raise ValueError("a scored utterance would be in the acoustic refit's training data")
     head = acoustic_refit(table, left_out, recipe)
-    z = head.logits(table.X[rows])
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return log_softmax(head.logits(table.X[rows]), axis=1)
 
 
 def cross_fit(logp: np.ndarray, y: np.ndarray, halves: np.ndarray,

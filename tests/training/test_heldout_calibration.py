@@ -186,7 +186,18 @@ def test_the_mean_consensus_temperature_restores_its_calibration():
     assert 0.25 < t < 0.45                       # recovers about 1/3
     fixed = softmax(log_probs(mean) / t)
     assert expected_calibration_error(fixed, y) < 0.03 < expected_calibration_error(mean, y)
-    cons = Consensus(labels=LABELS, probs=[0.4, 0.35, 0.25], votes={l: 0 for l in LABELS}, agreement=0.0)
-    out = settle_consensus(cons, [], ConsensusSettings(threshold=0.45, mean_temperature=0.5))
+    from types import SimpleNamespace
+
+    def consensus():
+        return Consensus(labels=LABELS, probs=[0.4, 0.35, 0.25], votes={l: 0 for l in LABELS},
+                         agreement=0.0)
+
+    settings = ConsensusSettings(threshold=0.45, mean_temperature=0.5, measured={"members": ["a", "b"]})
+    both = [SimpleNamespace(name="a"), SimpleNamespace(name="b")]
+    # only the mean of the members it was fitted on is sharpened
+    alone = settle_consensus(consensus(), both[:1], settings)
+    assert alone.probs == [0.4, 0.35, 0.25] and alone.mean_probs is None and alone.uncertain is True
+    cons = consensus()
+    out = settle_consensus(cons, both, settings)
     assert out.top == "neutral" and out.probs[0] == pytest.approx(0.16 / (0.16 + 0.1225 + 0.0625))
     assert out.mean_probs == [0.4, 0.35, 0.25] and out.uncertain is False  # 0.46 >= 0.45 > 0.4

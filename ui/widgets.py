@@ -91,10 +91,7 @@ def clip_picker(key: str = "pick") -> None:
                                      ":material/folder_open: From a corpus",
                                      ":material/auto_awesome: Demo clip"])
     with up:
-        f = st.file_uploader("Drag and drop an audio file (WAV, FLAC, OGG, MP3)", type=AUDIO_TYPES,
-                             key=f"{key}_upload")
-        if f is not None:
-            accept_clip(f.getvalue(), f.name, "upload", f"upload:{f.file_id}")
+        _uploader(key)
     with rec:
         r = st.audio_input("Record with your microphone", key=f"{key}_mic", sample_rate=16000)
         if r is not None:
@@ -112,6 +109,30 @@ def clip_picker(key: str = "pick") -> None:
             accept_clip(data, "demo.wav", "demo", f"demo:{len(data)}", note=what)
     if err := st.session_state.get("_clip_error"):
         st.error(err, icon=":material/error:")
+
+
+def upload_key(key: str) -> str:
+    """The widget key of ``key``'s file uploader now: ``<key>_upload``, then ``<key>_upload_<n>``
+    after the n-th accepted file (see :func:`_uploader`)."""
+    n = st.session_state.get(f"_{key}_uploads", 0)
+    return f"{key}_upload" + (f"_{n}" if n else "")
+
+
+def _uploader(key: str) -> None:
+    """A file uploader that is empty again once its file became the current clip.
+
+    A file dropped on an uploader that still holds the previous one makes Streamlit's frontend
+    remove the old file first, and that removal reruns the whole page before the new file's
+    run: measured with ``scripts/measure_app.py``, a second script run and redraw on every
+    drop. So the dropped file is read from the widget's state before the widget is drawn and,
+    once accepted, the uploader is drawn under a new key, empty; the clip card shows the file.
+    """
+    f = st.session_state.get(upload_key(key))
+    if f is not None:
+        accept_clip(f.getvalue(), f.name, "upload", f"upload:{f.file_id}")
+        st.session_state[f"_{key}_uploads"] = st.session_state.get(f"_{key}_uploads", 0) + 1
+    st.file_uploader("Drag and drop an audio file (WAV, FLAC, OGG, MP3)", type=AUDIO_TYPES,
+                     key=upload_key(key))
 
 
 @st.cache_data(show_spinner=False)

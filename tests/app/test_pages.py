@@ -91,6 +91,24 @@ def test_classify_upload_shows_every_model(app, app_env, wav):
     assert all(name in shown for name in votes["model"]) and shown.count('class="serp"') == 5
 
 
+def test_classify_uploader_is_empty_again_after_a_drop(app, app_env, wav):
+    """A file dropped on an uploader that still holds the previous one makes the frontend
+    remove the old file first, and that removal reran the page: the accepted file's uploader
+    is drawn again empty, under a new key, and the next file there becomes the clip."""
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.file_uploader(key="classify_upload").set_value(("first.wav", wav(2.0), "audio/wav")).run()
+    no_exception(at)
+    assert at.session_state["current_clip"].audio.name == "first.wav"
+    assert [u.key for u in at.get("file_uploader")][:1] == ["classify_upload_1"]
+    assert at.file_uploader(key="classify_upload_1").value is None
+    assert "**first\\.wav**" in texts(at)  # the clip card still names the file
+    at.file_uploader(key="classify_upload_1").set_value(("second.wav", wav(2.5, freq=300.0), "audio/wav")).run()
+    no_exception(at)
+    assert at.session_state["current_clip"].audio.name == "second.wav"
+    assert at.file_uploader(key="classify_upload_2").value is None
+
+
 def test_classify_says_when_a_clip_has_no_speech(app, app_env, wav, monkeypatch):
     import streamlit as st
 
@@ -141,7 +159,7 @@ def test_classify_bad_audio_shows_the_sentence_not_a_traceback(app, app_env):
 
     buf = io.BytesIO()
     sf.write(buf, np.zeros(16000, dtype=np.float32), 16000, format="WAV")
-    at.file_uploader(key="classify_upload").set_value(("quiet.wav", buf.getvalue(), "audio/wav")).run()
+    at.file_uploader(key="classify_upload_1").set_value(("quiet.wav", buf.getvalue(), "audio/wav")).run()
     no_exception(at)
     assert any("silent" in e.value for e in at.error)
 

@@ -41,6 +41,7 @@ from ser_core.audio import Audio, resample
 from ser_core.checkpoint import CheckpointMeta, find_checkpoints, load_checkpoint, prepare_batch
 from ser_core.consensus import consensus_settings, settle_consensus
 from ser_core.errors import CheckpointError
+from ser_core.features.pipeline import shared_features
 from ser_core.features.segments import aggregate_posteriors, segment_starts, segment_waveform
 from ser_core.models.base import InputSpec
 from ser_core.predictions import (  # noqa: F401  (re-exported: the app and CLI import them here)
@@ -375,8 +376,9 @@ class InferenceService:
         chosen = self.models if names is None else [self.get(n) for n in names]
         cache: dict[int, torch.Tensor] = {}
         speech = self.speech_of(audio)
-        preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache), reference=reference,
-                           speech=speech)[0] for m in chosen]
+        with shared_features():  # e.g. GLAM and GLAM+ take the same MFCCs: computed once
+            preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache), reference=reference,
+                               speech=speech)[0] for m in chosen]
         cons = settle_consensus(consensus_of(preds), preds, getattr(self, "consensus_settings", None))
         return ClipPrediction(name=audio.name, duration_s=audio.duration_s,
                               sample_rate=audio.original_sample_rate, models=preds,

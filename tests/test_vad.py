@@ -107,3 +107,21 @@ def test_training_trim_cuts_the_padding_of_real_speech(speech_clip):
     silent = torch.zeros(16000)
     [cut, same] = vad.trim_waveforms([padded, silent], 16000)
     assert cut.shape[0] < speech_clip.shape[0] < padded.shape[0] and torch.equal(same, silent)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("kind", ["speech", "silence", "noise"])
+def test_sequence_model_finds_what_the_torchscript_model_finds(speech_clip, kind, monkeypatch):
+    """The detector runs silero's sequence ONNX model (one call per 16 s block); its speech
+    intervals are those of the TorchScript model (one call per 32 ms window) on real speech,
+    padded or not."""
+    pytest.importorskip("onnxruntime")
+    from silero_vad import load_silero_vad
+
+    wave = speech_clip if kind == "speech" else _padded(speech_clip, kind)
+    assert vad._uses_sequence_model(vad._model())
+    sequence = vad.speech_intervals(wave, 16000)
+    monkeypatch.setattr(vad, "_MODEL", load_silero_vad(onnx=False))
+    assert not vad._uses_sequence_model(vad._model())
+    torchscript = vad.speech_intervals(wave, 16000)
+    assert sequence == torchscript and sequence

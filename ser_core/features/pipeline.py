@@ -19,7 +19,10 @@ seed and output description.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
@@ -219,17 +222,83 @@ def extract(kind: str, waveform, sample_rate: int, config: FeatureConfig | dict 
         cfg = config.replace(**params) if params else config
     x, single = _as_batch(waveform)
     check_work_size(cfg, x.shape[-1], int(sample_rate), x.shape[0])  # before any allocation
+    memo, digest = _MEMO.get(), None
+    if memo is not None and x.device.type == "cpu":
+        digest = _digest(x)
+        key = ("features", digest, int(sample_rate), kind, repr(cfg))
+        if key in memo:
+            out = _copy(memo[key])
+            return _unbatch(out) if single else out
     with torch.no_grad():
-        if cfg.lowpass_hz is not None:  # every kind: see FeatureConfig
-            x = FF.lowpass(x, int(sample_rate), float(cfg.lowpass_hz))
-        if cfg.gain_normalize:
-            x = FF.zscore(x)
+        x = _conditioned(x, int(sample_rate), cfg, memo, digest)
         out = spec.compute(x, int(sample_rate), cfg)
-    if single:
-        if isinstance(out, dict):
-            return {k: v.squeeze(0) for k, v in out.items()}
-        return out.squeeze(0)
-    return out
+    if digest is not None:
+        _keep(memo, key, _copy(out))
+    return _unbatch(out) if single else out
+
+
+# -- features shared by the models of one prediction ------------------------------------------
+#: Inside :func:`shared_features`, a dict of what :func:`extract` computed, keyed by a digest
+#: of the input and the configuration; ``None`` outside.
+_MEMO: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ser_feature_memo", default=None)
+
+
+@contextlib.contextmanager
+def shared_features():
+    """Within this block (one prediction for several models), :func:`extract` computes the
+    features of an identical input and configuration once, and the band limit and level
+    normalisation that every kind starts with once per input.
+
+    The shipped models share much: GLAM and GLAM+ take the same MFCCs of the same 2 s
+    windows; the three 3 s-segment models and the three whole-clip models start from the same
+    5.5 kHz low-pass of the same samples. Inputs are recognised by content (a digest of the
+    samples), so segments cut separately for each model still match. CPU only; results are
+    copies, so a caller may change them."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+#: What one prediction's memo may hold (a 10-minute clip's segments are not all kept).
+MEMO_BYTES = 64 * 2**20
+
+
+def _keep(memo: dict, key: tuple, value) -> None:
+    size = sum(v.numel() * v.element_size() for v in (value.values() if isinstance(value, dict) else [value]))
+    used = memo.get("bytes", 0)
+    if used + size <= MEMO_BYTES:
+        memo[key], memo["bytes"] = value, used + size
+
+
+def _digest(x: torch.Tensor) -> tuple:
+    data = x.detach().contiguous().numpy().tobytes()
+    return tuple(x.shape), str(x.dtype), hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _copy(out):
+    return {k: v.clone() for k, v in out.items()} if isinstance(out, dict) else out.clone()
+
+
+def _unbatch(out):
+    if isinstance(out, dict):
+        return {k: v.squeeze(0) for k, v in out.items()}
+    return out.squeeze(0)
+
+
+def _conditioned(x: torch.Tensor, sample_rate: int, cfg, memo: dict | None, digest) -> torch.Tensor:
+    """The band limit and level normalisation every kind starts with (see FeatureConfig)."""
+    key = ("conditioned", digest, sample_rate, cfg.lowpass_hz, cfg.gain_normalize)
+    if digest is not None and key in memo:
+        return memo[key]
+    if cfg.lowpass_hz is not None:
+        x = FF.lowpass(x, sample_rate, float(cfg.lowpass_hz))
+    if cfg.gain_normalize:
+        x = FF.zscore(x)
+    if digest is not None:
+        _keep(memo, key, x)
+    return x
 
 
 def describe_kinds() -> list[dict]:

@@ -321,3 +321,35 @@ def test_gain_normalize_makes_every_kind_level_invariant(kind):
     pairs = [(a[k], b[k]) for k in a] if isinstance(a, dict) else [(a, b)]
     for u, v in pairs:
         assert torch.allclose(u, v, atol=1e-4 * float(u.abs().max().clamp_min(1.0))), kind
+
+
+def test_shared_features_compute_an_identical_input_once_and_hand_out_copies(monkeypatch):
+    """Inside ``shared_features`` (one prediction for several models) an input with the same
+    samples and configuration is featurised once, the band limit once per input, and every
+    caller gets the same values as without it, in a tensor of its own."""
+    from ser_core.features import functional as FF
+    from ser_core.features import pipeline as P
+
+    g = torch.Generator().manual_seed(0)
+    segs = torch.randn(2, 16000, generator=g)
+    plain = P.extract("mfcc", segs, 16000, n_mfcc=13, lowpass_hz=5500)
+    plain_mel = P.extract("logmel", segs, 16000, lowpass_hz=5500)
+    calls = {"lowpass": 0}
+    real_lowpass = FF.lowpass
+
+    def counted(*a, **k):
+        calls["lowpass"] += 1
+        return real_lowpass(*a, **k)
+
+    monkeypatch.setattr(FF, "lowpass", counted)
+    with P.shared_features():
+        first = P.extract("mfcc", segs, 16000, n_mfcc=13, lowpass_hz=5500)
+        first.zero_()  # a caller may change what it got
+        again = P.extract("mfcc", segs.clone(), 16000, n_mfcc=13, lowpass_hz=5500)  # same samples
+        mel = P.extract("logmel", segs.clone(), 16000, lowpass_hz=5500)  # same low-pass
+        other = P.extract("mfcc", segs + 1e-3, 16000, n_mfcc=13, lowpass_hz=5500)
+    assert calls["lowpass"] == 2  # segs, then segs + 1e-3
+    assert torch.equal(again, plain) and torch.equal(mel, plain_mel)
+    assert not torch.equal(other, plain)
+    outside = P.extract("mfcc", segs, 16000, n_mfcc=13, lowpass_hz=5500)
+    assert torch.equal(outside, plain) and calls["lowpass"] == 3  # no memo outside the block

@@ -368,14 +368,15 @@ class InferenceService:
         return cache[rate]
 
     def predict(self, audio: Audio, names: Sequence[str] | None = None,
-                reference=None) -> ClipPrediction:
+                reference=None, speech: Any = None) -> ClipPrediction:
         """Every (or the named) model's prediction for ``audio``, plus their consensus.
-        ``reference``: a :class:`~ser_core.reference.SpeakerReference` ("my voice")."""
+        ``reference``: a :class:`~ser_core.reference.SpeakerReference` ("my voice");
+        ``speech``: :meth:`speech_of` ``audio`` when the caller has it already."""
         self._use_threads()
         t0 = time.perf_counter()
         chosen = self.models if names is None else [self.get(n) for n in names]
         cache: dict[int, torch.Tensor] = {}
-        speech = self.speech_of(audio)
+        speech = self.speech_of(audio) if speech is None else speech
         with shared_features():  # e.g. GLAM and GLAM+ take the same MFCCs: computed once
             preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache), reference=reference,
                                speech=speech)[0] for m in chosen]

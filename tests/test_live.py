@@ -177,3 +177,44 @@ def test_a_loud_window_without_speech_gets_the_vad_sentence_not_an_emotion(tmp_p
     upd = an.analyze()
     assert upd.level_dbfs > -55 and upd.prediction is None
     assert "No speech was found" in upd.reason and not an.history
+
+
+@pytest.mark.corpus
+def test_first_answer_comes_once_there_is_enough_speech_not_at_the_next_interval(tmp_path, cremad_root):
+    """Speech after silence: the window is looked at about every 0.1 s (voice activity
+    detection alone, no model runs, nothing handed to the page) until it holds enough speech;
+    the models then answer well before the 1 s interval."""
+    import soundfile as sf
+    import torch
+
+    from ser_core.audio import resample
+    from ser_core.inference import InferenceService
+    from ser_core.testing import make_tiny_checkpoint
+
+    x, sr = sf.read(str(cremad_root / "AudioWAV/1001_DFA_ANG_XX.flac"), dtype="float32")
+    speech = resample(torch.from_numpy(x), sr, 48000).numpy()
+    onset = int(np.argmax(np.abs(speech) > 0.05))  # where the voice starts
+    speech = speech[onset:]
+    make_tiny_checkpoint(tmp_path / "glam", "glam")
+    svc = InferenceService.from_paths([tmp_path], device="cpu")
+    runs = []
+    real_predict = svc.predict
+    svc.predict = lambda audio, **kw: runs.append(audio) or real_predict(audio, **kw)
+    now = [0.0]
+    an = LiveAnalyzer(svc, window_s=3.0, interval_s=1.0, clock=lambda: now[0])
+    an.feed(webrtc_frames(np.zeros(48000 * 2)))
+    assert an.analyze().prediction is None  # silence
+    answered, looks, step = None, [], 0.1
+    for i in range(1, 10):  # 0.1 s of speech at a time
+        now[0] = 0.05 + i * step
+        an.feed(webrtc_frames(speech[int((i - 1) * step * 48000): int(i * step * 48000)]))
+        if an.due():
+            upd = an.analyze()
+            looks.append(upd)
+            if upd.prediction is not None:
+                answered = i * step
+                break
+    assert answered is not None and answered <= 0.6, [u.reason for u in looks]
+    assert len(runs) == 1  # the models ran once, for the answer
+    assert looks[0].recheck and looks[0].prediction is None  # too little speech: not drawn
+    assert not looks[-1].recheck

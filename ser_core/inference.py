@@ -28,6 +28,7 @@ root of the repository.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import time
@@ -216,6 +217,9 @@ class InferenceService:
         self.root = root
         self.failed = dict(failed or {})   # checkpoint path -> why it could not be loaded
         self.batch_segments = BATCH_SEGMENTS
+        self.workers: int | None = None   # models run at once (None: see _side_by_side)
+        self._pool: tuple[int, Any] | None = None
+        self._pool_lock = threading.Lock()
         self._lock = threading.Lock()
 
     # -- construction ------------------------------------------------------------------------
@@ -358,6 +362,31 @@ class InferenceService:
         keep = voting_segments(fill, self.min_fill)
         return waveform, offset, keep
 
+    def _side_by_side(self, n_models: int) -> int:
+        """How many models run at once on the CPU: the cores over the threads each model uses.
+
+        The app gives each model one thread (:func:`interactive_threads`), so on two cores two
+        models run side by side while the browser waits for their answers; the CLI, whose
+        torch uses every core, runs them one after the other. ``self.workers`` overrides."""
+        if self.workers is not None:
+            return max(1, min(n_models, int(self.workers)))
+        if self.device.type != "cpu" or n_models < 2:
+            return 1
+        per_model = self.threads or torch.get_num_threads()
+        return max(1, min(n_models, (os.cpu_count() or 1) // max(1, per_model)))
+
+    def _executor(self, workers: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._pool_lock:  # Classify and Live may predict at the same time
+            if self._pool is None or self._pool[0] != workers:
+                if self._pool is not None:
+                    self._pool[1].shutdown(wait=False)
+                pool = ThreadPoolExecutor(workers, thread_name_prefix="ser-model", initializer=torch.set_num_threads,
+                                          initargs=(self.threads or 1,))
+                self._pool = (workers, pool)
+            return self._pool[1]
+
     def _use_threads(self) -> None:
         if self.threads and torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
@@ -377,9 +406,18 @@ class InferenceService:
         chosen = self.models if names is None else [self.get(n) for n in names]
         cache: dict[int, torch.Tensor] = {}
         speech = self.speech_of(audio) if speech is None else speech
+        waves = [self._at_rate(audio, m.sample_rate, cache) for m in chosen]
+
+        def one(i: int) -> ModelPrediction:
+            return self._run(chosen[i], waves[i], reference=reference, speech=speech)[0]
+
         with shared_features():  # e.g. GLAM and GLAM+ take the same MFCCs: computed once
-            preds = [self._run(m, self._at_rate(audio, m.sample_rate, cache), reference=reference,
-                               speech=speech)[0] for m in chosen]
+            workers = self._side_by_side(len(chosen))
+            if workers > 1:  # each task in a copy of this context: the shared features go along
+                pool = self._executor(workers)
+                preds = list(pool.map(lambda i: contextvars.copy_context().run(one, i), range(len(chosen))))
+            else:
+                preds = [one(i) for i in range(len(chosen))]
         cons = settle_consensus(consensus_of(preds), preds, getattr(self, "consensus_settings", None))
         return ClipPrediction(name=audio.name, duration_s=audio.duration_s,
                               sample_rate=audio.original_sample_rate, models=preds,

@@ -95,6 +95,26 @@ def test_no_segment_of_mostly_padding_is_cut(service, seconds, starts):
     assert all(acrnn.segment_votes)
 
 
+def test_models_side_by_side_give_what_one_after_another_gives(ckpt_root):
+    """The app runs models side by side (one thread each, on a pool); the answers, pooled
+    segments and consensus are those of running them one after another."""
+    svc = InferenceService.from_paths([ckpt_root], device="cpu", vad=False, threads=1)
+    audio = clip(5.2)
+    svc.workers = 1
+    serial = svc.predict(audio)
+    svc.workers = 2
+    assert svc._side_by_side(len(svc)) == 2
+    parallel = svc.predict(audio)
+    assert [m.name for m in parallel.models] == [m.name for m in serial.models]
+    for a, b in zip(serial.models, parallel.models):
+        assert a.probs == pytest.approx(b.probs, abs=1e-6)
+        assert np.allclose(a.segment_probs, b.segment_probs, atol=1e-6)
+    assert parallel.consensus.probs == pytest.approx(serial.consensus.probs, abs=1e-6)
+    svc.workers = None  # default: the cores over each model's threads, never more than models
+    assert svc._side_by_side(1) == 1
+    assert 1 <= svc._side_by_side(len(svc)) <= len(svc)
+
+
 def test_min_fill_zero_keeps_every_segment(ckpt_root):
     """``min_fill=0`` (``loco --min-fill 0``: every segment votes) still cuts the padded tail."""
     svc = InferenceService.from_paths([ckpt_root / "acrnn"], device="cpu", vad=False, min_fill=0.0)

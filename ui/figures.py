@@ -197,17 +197,60 @@ def waveform(x, sample_rate: int, title: str = "", t0: float = 0.0, color: str =
         data = [{"type": "scatter", "x": t, "y": y, "mode": "lines",
                  "line": {"width": 1, "color": color}, "name": name or "signal"}]
     else:
-        chunk = int(np.ceil(len(y) / max_points))
-        padded = np.pad(y, (0, chunk * max_points - len(y)), mode="edge").reshape(max_points, chunk)
-        t = (t0 + (np.arange(max_points) * chunk + chunk / 2) / sample_rate).astype(np.float32)
-        data = [{"type": "scatter", "x": t, "y": padded.min(1), "mode": "lines",
+        t, low, high = envelope(y, sample_rate, max_points, t0)
+        data = [{"type": "scatter", "x": t, "y": low, "mode": "lines",
                  "line": {"width": 0.6, "color": color}, "showlegend": False, "hoverinfo": "skip"},
-                {"type": "scatter", "x": t, "y": padded.max(1), "mode": "lines",
+                {"type": "scatter", "x": t, "y": high, "mode": "lines",
                  "line": {"width": 0.6, "color": color}, "fill": "tonexty", "fillcolor": color,
                  "name": name or "signal", "hovertemplate": "%{x:.3f} s<extra></extra>"}]
     layout = _base_layout(title, height, showlegend=bool(name))
     layout["xaxis"] = {"title": {"text": "time (s)"}}
     return _assemble(data, layout)
+
+
+def envelope(y: np.ndarray, sample_rate: int, points: int, t0: float = 0.0):
+    """``(times, minima, maxima)`` of ``y`` over ``points`` equal chunks (at least one sample
+    each): a waveform at screen resolution."""
+    points = max(1, min(points, len(y)))
+    chunk = int(np.ceil(len(y) / points))
+    points = int(np.ceil(len(y) / chunk))
+    padded = np.pad(y, (0, chunk * points - len(y)), mode="edge").reshape(points, chunk)
+    t = (t0 + (np.arange(points) * chunk + chunk / 2) / sample_rate).astype(np.float32)
+    return t, padded.min(1), padded.max(1)
+
+
+def waveform_svg(x, sample_rate: int, height: int = 84, points: int = 480,
+                 color: str = "#1f77b4") -> str:
+    """A waveform as an inline SVG (for ``st.html``): the min/max envelope as one filled path,
+    with the clip's start and end time under it. The clip card on every page draws this
+    rather than a Plotly figure: dropping a clip on Classify mounts a new figure, and each of
+    the page's Plotly figures cost ~0.13 s of the warm drop-to-answer time
+    (``scripts/measure_app.py``, with and without it); a path of a few hundred points costs
+    the browser next to nothing. The Features page keeps the interactive waveform."""
+    y = _np(x).reshape(-1).astype(np.float32)
+    duration = len(y) / sample_rate
+    if len(y) == 0:
+        return ""
+    _, low, high = envelope(y, sample_rate, points)
+    peak = float(max(np.abs(low).max(), np.abs(high).max(), 1e-9))
+    n = len(high)
+    xs = np.linspace(0, 1000, n) if n > 1 else np.array([0.0])
+    mid = height / 2
+
+    def ys(v: np.ndarray) -> np.ndarray:
+        return mid - v / peak * (mid - 2)
+
+    top = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys(high)))
+    bottom = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs[::-1], ys(low)[::-1]))
+    return (f'<div class="serw" style="margin:2px 0 4px 0">'
+            f'<svg viewBox="0 0 1000 {height}" preserveAspectRatio="none" width="100%" '
+            f'height="{height}" role="img"><title>waveform, {duration:.2f} s</title>'
+            f'<line x1="0" y1="{mid}" x2="1000" y2="{mid}" stroke="#d5dae2" stroke-width="1"/>'
+            f'<path d="M{top} L{bottom} Z" fill="{color}" stroke="{color}" stroke-width="0.6" '
+            f'vector-effect="non-scaling-stroke"/></svg>'
+            f'<div style="display:flex;justify-content:space-between;color:#5b6b7a;'
+            f'font-size:0.75rem"><span>0 s</span><span>time</span><span>{duration:.2f} s</span>'
+            f'</div></div>')
 
 
 def overlay(traces: Sequence[tuple[str, np.ndarray, str]], x=None, title: str = "",

@@ -220,9 +220,8 @@ def clip_card(clip: Clip, waveform: bool = True) -> None:
     if clip.note:
         st.caption(clip.note)
     st.audio(clip.data, format=clip.mime)
-    if waveform:
-        st.plotly_chart(figures.waveform(a.waveform, a.sample_rate, height=140),
-                        config={"displayModeBar": False}, key=f"wave_{clip.id}")
+    if waveform:  # an SVG, not a Plotly figure: see figures.waveform_svg
+        st.html(figures.waveform_svg(a.waveform, a.sample_rate))
 
 
 def require_clip(picker_label: str = "Choose a clip") -> Clip | None:

@@ -86,8 +86,8 @@ def test_classify_upload_shows_every_model(app, app_env, wav):
     votes = at.dataframe[0].value
     assert list(votes["model"]) == ["acrnn", "glam", "parallel_cnn_transformer", "serct"]
     assert set(votes["answer"]) <= {"neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"}
-    assert len(at.get("plotly_chart")) >= 1  # the waveform
     shown = " ".join(h.proto.body for h in at.get("html"))  # consensus and every model's bars
+    assert "<title>waveform, 2.00 s</title>" in shown  # the clip card's SVG waveform
     assert all(name in shown for name in votes["model"]) and shown.count('class="serp"') == 5
 
 
@@ -192,8 +192,9 @@ def test_explain_every_model(app, app_env):
         assert f"**{name}** says" in body
         if name == "glam":
             assert "no attention layer" in body
-        else:
-            assert len(at.get("plotly_chart")) >= 2
+        else:  # its attention (the clip card's waveform is an SVG)
+            assert len(at.get("plotly_chart")) >= 1
+        assert "<title>waveform," in " ".join(h.proto.body for h in at.get("html"))
     assert at.slider(key="x_whead_serct") is not None  # SERCT's windows were drawn (head picker)
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 STATE = "document.querySelector('[data-testid=\"stApp\"]').dataset.testScriptState"
-PLOT = ".st-key-timeline .js-plotly-plot"  # the timeline's Plotly element on Classify
+PLOT = ".st-key-timeline .sert"  # the timeline on Classify (HTML, ui/prob_html.timeline)
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-dev-shm-usage", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
@@ -99,7 +99,7 @@ def time_timeline_picks(page, picks: int) -> list[float]:
     combo.wait_for()
     out = []
     for i in range(picks):
-        page.evaluate(f"() => window.__serOld = document.querySelector({PLOT!r}).data")
+        page.evaluate(f"() => window.__serOld = document.querySelector({PLOT!r}).innerHTML")
         combo.focus()
         combo.press("ArrowDown")  # opens the list
         options = page.get_by_role("listbox").get_by_role("option")
@@ -108,8 +108,8 @@ def time_timeline_picks(page, picks: int) -> list[float]:
         target = names[(names.index(combo.input_value()) + 1) % len(names)]
         t0 = time.perf_counter()
         options.filter(has_text=target).first.click()
-        page.wait_for_function(  # Plotly holds the new model's figure
-            f"() => {STATE} === 'notRunning' && document.querySelector({PLOT!r})?.data !== window.__serOld")
+        page.wait_for_function(  # the new model's timeline is drawn
+            f"() => {STATE} === 'notRunning' && document.querySelector({PLOT!r})?.innerHTML !== window.__serOld")
         out.append(time.perf_counter() - t0)
     return out
 

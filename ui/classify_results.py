@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ser_core.inference import ClipPrediction
-from ui import figures, prob_html
+from ui import prob_html
 
 
 @st.fragment
@@ -58,16 +58,8 @@ def _consensus_and_votes(pred: ClipPrediction) -> None:
         st.html(prob_html.bars_block(cons.labels, cons.probs))
     with right.container(border=True):
         st.markdown("**Votes** · each model's top answer")
-        st.dataframe([{"model": m.name, "answer": m.top, "confidence": m.top_prob,
-                       "ms": round(1000 * m.seconds)} for m in pred.models],
-                     hide_index=True, width="stretch",
-                     column_config={"model": st.column_config.TextColumn(width="medium"),
-                                    "answer": st.column_config.TextColumn(width="small"),
-                                    "confidence": st.column_config.ProgressColumn(
-                                        "confidence", format="percent", min_value=0.0,
-                                        max_value=1.0, width="small"),
-                                    "ms": st.column_config.NumberColumn(
-                                        "ms", width="small", help="this model's time on this clip")})
+        st.html(prob_html.votes([m.name for m in pred.models], [m.top for m in pred.models],
+                                [m.top_prob for m in pred.models], [1000 * m.seconds for m in pred.models]))
 
 
 def _every_model(pred: ClipPrediction) -> None:
@@ -92,5 +84,6 @@ def _timeline(pred: ClipPrediction) -> None:
                + "A last piece shorter than half a segment is not cut into a segment of its own.")
     pick = st.selectbox("Model", [m.name for m in long_models], key="timeline_model")
     m = next(x for x in long_models if x.name == pick)
-    st.plotly_chart(figures.timeline(m.segment_starts_s, m.segment_s, m.labels, m.segment_probs,
-                                     pred.duration_s), key="timeline")
+    with st.container(key="timeline"):  # HTML, not Plotly: see prob_html.timeline
+        st.html(prob_html.timeline(m.segment_starts_s, m.segment_s, m.labels, m.segment_probs,
+                                   pred.duration_s, m.segment_votes))

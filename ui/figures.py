@@ -5,6 +5,7 @@ Each builder takes arrays that ``ser_core`` produced and only arranges them for 
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 from typing import Sequence
@@ -126,38 +127,6 @@ def probability_grid(names: Sequence[str], labels: Sequence[Sequence[str]],
     return _assemble(data, copy.deepcopy(layout))
 
 
-def timeline(segment_starts_s: Sequence[float], segment_s: float | None, labels: Sequence[str],
-             segment_probs: Sequence[Sequence[float]], duration_s: float, title: str = "") -> go.Figure:
-    """Stacked bars of segment posteriors over time, one bar per segment (centred on it; as
-    wide as the hop when segments overlap), the segment's top label above it."""
-    p = _np(segment_probs)
-    starts = np.asarray(segment_starts_s, dtype=float)
-    seg = float(segment_s or duration_s)
-    hop = float(starts[1] - starts[0]) if len(starts) > 1 else seg
-    width = min(seg, hop)
-    centres = starts + seg / 2
-    data = [{"type": "bar", "x": centres, "y": p[:, j], "width": width * 0.96, "name": lab,
-             "marker": {"color": color_of(lab)},
-             "hovertemplate": f"{lab}: %{{y:.0%}} (segment centred at %{{x:.1f}} s)<extra></extra>"}
-            for j, lab in enumerate(labels)]
-    tops = [labels[int(i)] for i in p.argmax(1)]
-    data.append({"type": "scatter", "x": centres, "y": [1.06] * len(centres), "mode": "text",
-                 "text": tops, "textfont": {"size": 11}, "showlegend": False, "hoverinfo": "skip"})
-    end = max(duration_s, float(starts[-1]) + seg)
-    layout = _base_layout(title, 300, legend=dict(orientation="h", y=-0.3), barmode="stack", bargap=0)
-    layout["yaxis"] = {"range": [0, 1.12], "tickformat": ".0%", "title": {"text": "probability"}}
-    layout["xaxis"] = {"title": {"text": f"time (s) · {seg:g} s segments every {hop:g} s"},
-                       "range": [0, end]}
-    if end > duration_s + 1e-3:
-        layout["shapes"] = [{"type": "rect", "xref": "x", "yref": "paper", "x0": duration_s, "x1": end,
-                             "y0": 0, "y1": 1, "fillcolor": "#888", "opacity": 0.12,
-                             "line": {"width": 0}, "layer": "below"}]
-        layout["annotations"] = [{"text": "zero padding", "xref": "x", "yref": "paper",
-                                  "x": duration_s, "y": 1, "xanchor": "left", "yanchor": "top",
-                                  "showarrow": False}]
-    return _assemble(data, layout)
-
-
 def model_matrix(model_names: Sequence[str], labels: Sequence[str], probs: np.ndarray,
                  title: str = "") -> go.Figure:
     """Models x labels heatmap of probabilities (the Compare page's overview)."""
@@ -221,7 +190,7 @@ def envelope(y: np.ndarray, sample_rate: int, points: int, t0: float = 0.0):
 
 def waveform_svg(x, sample_rate: int, height: int = 84, points: int = 480,
                  color: str = "#1f77b4") -> str:
-    """A waveform as an inline SVG (for ``st.html``): the min/max envelope as one filled path,
+    """A waveform as an SVG image (for ``st.html``): the min/max envelope as one filled path,
     with the clip's start and end time under it. The clip card on every page draws this
     rather than a Plotly figure: dropping a clip on Classify mounts a new figure, and each of
     the page's Plotly figures cost ~0.13 s of the warm drop-to-answer time
@@ -242,12 +211,16 @@ def waveform_svg(x, sample_rate: int, height: int = 84, points: int = 480,
 
     top = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys(high)))
     bottom = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs[::-1], ys(low)[::-1]))
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 {height}" '
+           f'preserveAspectRatio="none"><title>waveform, {duration:.2f} s</title>'
+           f'<line x1="0" y1="{mid}" x2="1000" y2="{mid}" stroke="#d5dae2" stroke-width="1"/>'
+           f'<path d="M{top} L{bottom} Z" fill="{color}" stroke="{color}" stroke-width="0.6" '
+           f'vector-effect="non-scaling-stroke"/></svg>')
+    # an <img> of the SVG: st.html's sanitiser removes inline <svg> elements, not images
+    data = base64.b64encode(svg.encode()).decode()
     return (f'<div class="serw" style="margin:2px 0 4px 0">'
-            f'<svg viewBox="0 0 1000 {height}" preserveAspectRatio="none" width="100%" '
-            f'height="{height}" role="img"><title>waveform, {duration:.2f} s</title>'
-            f'<line x1="0" y1="{mid}" x2="1000" y2="{mid}" stroke="#d5dae2" stroke-width="1"/>'
-            f'<path d="M{top} L{bottom} Z" fill="{color}" stroke="{color}" stroke-width="0.6" '
-            f'vector-effect="non-scaling-stroke"/></svg>'
+            f'<img alt="waveform, {duration:.2f} s" src="data:image/svg+xml;base64,{data}" '
+            f'style="display:block;width:100%;height:{height}px"/>'
             f'<div style="display:flex;justify-content:space-between;color:#5b6b7a;'
             f'font-size:0.75rem"><span>0 s</span><span>time</span><span>{duration:.2f} s</span>'
             f'</div></div>')

@@ -31,9 +31,9 @@ def fragment_rerun(at, monkeypatch):
 
 
 def timeline_spec(at) -> str:
-    charts = [c for c in at.get("plotly_chart") if "segments every" in c.proto.spec]
-    assert len(charts) == 1, "one timeline on the page"
-    return charts[0].proto.spec
+    shown = [h.proto.body for h in at.get("html") if "segments every" in h.proto.body]
+    assert len(shown) == 1, "one timeline on the page"
+    return shown[0]
 
 
 @pytest.fixture

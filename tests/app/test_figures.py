@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 
 import numpy as np
 import plotly.graph_objects as go
@@ -30,12 +32,42 @@ def test_probability_grid_one_figure_every_model_on_its_own_axes():
     assert again.layout.annotations[0].text == fig.layout.annotations[0].text  # cached layout intact
 
 
-def test_bars_waveform_and_timeline_validate():
+def test_bars_and_waveform_validate():
     _validated(F.probability_bars(LABELS, [0.1, 0.2, 0.3, 0.4], title="t"))
     wave = _validated(F.waveform(np.sin(np.arange(48000) / 10.0), 16000, height=140))
     assert len(wave["data"]) == 2 and wave["layout"]["height"] == 140
-    tl = _validated(F.timeline([0.0, 0.4, 0.8], 2.0, LABELS, np.full((3, 4), 0.25), 2.5))
-    assert len(tl["data"]) == len(LABELS) + 1 and tl["layout"]["shapes"][0]["x0"] == 2.5
+    assert len(wave["data"][1]["x"]) <= 2000  # the min/max envelope, not 48000 samples
+
+
+def test_waveform_svg_is_the_envelope_at_screen_resolution():
+    x = np.zeros(48000, dtype=np.float32)
+    x[16000:17000] = 0.5  # a burst at 1.0-1.06 s
+    shown = F.waveform_svg(x, 16000, height=84, points=300)
+    assert 'alt="waveform, 3.00 s"' in shown
+    svg = base64.b64decode(re.search(r"base64,([^\"]+)", shown).group(1)).decode()
+    assert "<title>waveform, 3.00 s</title>" in svg and svg.count("<path") == 1
+    path = re.search(r'd="M([^"]+) Z"', svg).group(1)
+    points = [tuple(map(float, p.split(","))) for p in path.replace("L", " ").split()]
+    assert len(points) == 2 * 300
+    ys = sorted({round(y, 1) for _, y in points})
+    assert ys[0] == 2.0 and ys[-1] == 42.0  # the burst reaches the top; the rest is the centre line
+    assert F.waveform_svg(np.zeros(0), 16000) == ""
+    t, low, high = F.envelope(np.arange(10.0), 10, 4)
+    assert list(low) == [0, 3, 6, 9] and list(high) == [2, 5, 8, 9] and len(t) == 4
+
+
+def test_html_timeline_stacks_each_segment_and_fades_the_silent_ones():
+    from ui import prob_html
+
+    probs = [[0.7, 0.1, 0.1, 0.1], [0.1, 0.6, 0.2, 0.1], [0.25, 0.25, 0.25, 0.25]]
+    out = prob_html.timeline([0.0, 0.4, 0.8], 2.0, LABELS, probs, 2.5, votes=[True, True, False])
+    out = out.split("</style>")[1]
+    assert out.count('class="seg') == 3 and out.count('class="seg mute"') == 1
+    assert "2 s segments every 0.4 s" in out and "zero padding" in out  # 0.8 + 2 > 2.5 s
+    assert f'<span class="top">{LABELS[0]}</span>' in out and f'<span class="top">{LABELS[1]}</span>' in out
+    assert f'title="{LABELS[1]}: 60% (segment 0.4-2.4 s)"' in out and "height:60.00%" in out
+    one = prob_html.timeline([0.0, 3.0], 3.0, LABELS, probs[:2], 6.0).split("</style>")[1]
+    assert "every 3 s" in one and "zero padding" not in one and "mute" not in one
 
 
 def test_heatmap_and_overlay_validate_with_named_scales_resolved():

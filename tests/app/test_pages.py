@@ -3,6 +3,8 @@ interaction works (upload, record, change a feature parameter, submit a job, ...
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 PAGES = ["app_pages/classify.py", "app_pages/live.py", "app_pages/features.py", "app_pages/explain.py",
@@ -83,12 +85,14 @@ def test_classify_upload_shows_every_model(app, app_env, wav):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Consensus"] in ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")
     assert metrics["Models agreeing"].endswith("of 4")
-    votes = at.dataframe[0].value
-    assert list(votes["model"]) == ["acrnn", "glam", "parallel_cnn_transformer", "serct"]
-    assert set(votes["answer"]) <= {"neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"}
-    shown = " ".join(h.proto.body for h in at.get("html"))  # consensus and every model's bars
-    assert "<title>waveform, 2.00 s</title>" in shown  # the clip card's SVG waveform
-    assert all(name in shown for name in votes["model"]) and shown.count('class="serp"') == 5
+    shown = " ".join(h.proto.body for h in at.get("html"))  # consensus, votes, every model's bars
+    table = next(h.proto.body for h in at.get("html") if 'class="serv"' in h.proto.body)
+    models = re.findall(r'<td class="model" title="([^"]+)"', table)
+    assert models == ["acrnn", "glam", "parallel_cnn_transformer", "serct"]
+    answers = re.findall(r'</span>([a-z]+)</td>', table)
+    assert len(answers) == 4 and set(answers) <= {"neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"}
+    assert 'alt="waveform, 2.00 s"' in shown  # the clip card's SVG waveform
+    assert shown.count('class="serp"') == 5 and all(f'class="name">{m}<' in shown for m in models)
 
 
 def test_classify_uploader_is_empty_again_after_a_drop(app, app_env, wav):
@@ -194,7 +198,7 @@ def test_explain_every_model(app, app_env):
             assert "no attention layer" in body
         else:  # its attention (the clip card's waveform is an SVG)
             assert len(at.get("plotly_chart")) >= 1
-        assert "<title>waveform," in " ".join(h.proto.body for h in at.get("html"))
+        assert 'alt="waveform,' in " ".join(h.proto.body for h in at.get("html"))
     assert at.slider(key="x_whead_serct") is not None  # SERCT's windows were drawn (head picker)
 
 

@@ -28,11 +28,13 @@ PAGES = {
 }
 
 page = st.navigation(PAGES)
-with st.sidebar:
+current = st.sidebar.empty()
+try:
+    page.run()
+finally:  # after the page (a clip dropped on it is the current clip now), even after st.stop()
     from ui.state import current_clip
 
     clip = current_clip()
     if clip is not None:
-        st.caption(f":material/headphones: Current clip: **{clip.audio.name or 'clip'}** · {clip.audio.duration_s:.1f} s"
-                   f" · {clip.source}")
-page.run()
+        current.caption(f":material/headphones: Current clip: **{clip.audio.name or 'clip'}** · "
+                        f"{clip.audio.duration_s:.1f} s · {clip.source}")

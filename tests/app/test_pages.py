@@ -110,6 +110,8 @@ def test_classify_uploader_is_empty_again_after_a_drop(app, app_env, wav):
     at.file_uploader(key="classify_upload_1").set_value(("second.wav", wav(2.5, freq=300.0), "audio/wav")).run()
     no_exception(at)
     assert at.session_state["current_clip"].audio.name == "second.wav"
+    # the sidebar names the clip the page just took, not the one before
+    assert any("Current clip: **second.wav** · 2.5 s · upload" in c.value for c in at.sidebar.caption)
     assert at.file_uploader(key="classify_upload_2").value is None
 
 

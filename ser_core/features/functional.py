@@ -288,15 +288,15 @@ def _interleaved_t(filterbank: torch.Tensor) -> torch.Tensor:
     """``filterbank`` with each column twice, transposed ``(2·bins, bands)``: the right-hand
     side of :func:`spectrogram`'s one GEMM. Kept per filterbank tensor (the cached mel
     filterbanks are the same objects call after call): building it took ~40 µs of a ~1 ms
-    log-mel of a 3 s clip."""
+    log-mel of a 3 s clip. A filterbank is not changed in place (inference tensors, which the
+    cached ones may be, have no version counter to check that)."""
     hit = _INTERLEAVED.get(id(filterbank))
-    if hit is None or hit[0]() is not filterbank or hit[1] != filterbank._version:
+    if hit is None or hit[0]() is not filterbank:
         if len(_INTERLEAVED) > 64:  # filterbanks made by callers, not the cached ones
             _INTERLEAVED.clear()
-        hit = (weakref.ref(filterbank), filterbank._version,
-               filterbank.repeat_interleave(2, dim=1).T.contiguous())
+        hit = (weakref.ref(filterbank), filterbank.repeat_interleave(2, dim=1).T.contiguous())
         _INTERLEAVED[id(filterbank)] = hit
-    return hit[2]
+    return hit[1]
 
 
 def fft_frequencies(sample_rate: int, n_fft: int) -> torch.Tensor:

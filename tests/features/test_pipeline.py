@@ -353,3 +353,18 @@ def test_shared_features_compute_an_identical_input_once_and_hand_out_copies(mon
     assert not torch.equal(other, plain)
     outside = P.extract("mfcc", segs, 16000, n_mfcc=13, lowpass_hz=5500)
     assert torch.equal(outside, plain) and calls["lowpass"] == 3  # no memo outside the block
+
+
+def test_log_mel_in_inference_mode_after_the_filterbank_was_cached_there():
+    """The mel filterbank is cached; made under ``torch.inference_mode`` it is an inference
+    tensor, and the spectrogram's cached GEMM operand must work with it inside and outside."""
+    from ser_core.features import functional as FF
+
+    x = clip(1.0)
+    FF._mel_cached.cache_clear()
+    FF._INTERLEAVED.clear()
+    with torch.inference_mode():
+        inside = extract("logmel", x, SR, n_mels=24)
+        again = extract("logmel", x, SR, n_mels=24)
+    outside = extract("logmel", x, SR, n_mels=24)
+    assert torch.equal(inside, again) and torch.allclose(inside, outside)

@@ -48,7 +48,7 @@ from ser_core.models.base import InputSpec
 from ser_core.predictions import (  # noqa: F401  (re-exported: the app and CLI import them here)
     ClipPrediction, Consensus, ModelPrediction, canonical_label, consensus_of, label_union,
     probs_by_label)
-from ser_core.reference import takes_reference
+from ser_core.reference import shift_input, takes_reference
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_CHECKPOINTS = "SER_CHECKPOINTS_DIR"
@@ -297,9 +297,12 @@ class InferenceService:
     def _input(self, entry: InstalledModel, segs: torch.Tensor, reference=None) -> Any:
         """The model input of some segments (with the "my voice" reference when it takes one)."""
         x = entry.prepare(segs.to(self.device))
-        if reference is not None and takes_reference(entry):  # "my voice" (ser_core/reference.py)
-            x = {"x": x, "reference": reference.vector_for(entry).to(self.device)}
-        return x
+        if reference is None:  # "my voice" (ser_core/reference.py)
+            return x
+        if takes_reference(entry):
+            return {"x": x, "reference": reference.vector_for(entry).to(self.device)}
+        shift = reference.shift_for(entry)
+        return x if shift is None else shift_input(x, shift)
 
     def _run(self, entry: InstalledModel, waveform: torch.Tensor, capture: bool = False,
              reference=None, speech: Any = None) -> tuple[ModelPrediction, Any, dict, dict]:

@@ -88,3 +88,46 @@ def test_predict_json_has_uncertain_and_threshold_and_takes_a_reference(root, tm
     assert res["consensus"]["method"] == "stacked" and sum(res["consensus"]["probs"]) == pytest.approx(1, abs=1e-4)
     assert main(["predict", str(wav), "--checkpoint", str(root), "--reference", str(wav)]) == 2
     assert "at least" in capsys.readouterr().err
+
+
+def test_a_deep_model_with_neutral_means_sees_its_input_shifted_to_them(root, tmp_path):
+    """"My voice" for a deep model: each feature bin of its input is moved by the training
+    speakers' neutral mean (stored next to the checkpoint) minus the reference's mean, so the
+    speaker's neutral voice lands on the training speakers' neutral voices."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from ser_core.features.segments import segment_waveform
+    from ser_core.reference import NEUTRAL_FILE, input_bin_means
+
+    d = tmp_path / "glam"
+    shutil.copytree(root / "glam", d)
+    gl = InferenceService.from_paths([d], device="cpu", vad=False).get("glam")
+    voice = tone(7.0, 150.0)
+    assert SpeakerReference.from_audio([voice]).shift_for(gl) is None  # no neutral means stored
+    mine = input_bin_means(gl, [voice.waveform])
+    assert mine["x"].shape == (1, 26)  # (channel, MFCC bin)
+    save_file({"x": mine["x"] + 0.5}, str(d / NEUTRAL_FILE))
+
+    svc = InferenceService.from_paths([d], device="cpu", vad=False)
+    gl = svc.get("glam")
+    ref = SpeakerReference.from_audio([voice])
+    assert torch.allclose(ref.shift_for(gl)["x"], torch.full((1, 26), 0.5), atol=1e-5)
+    segs = segment_waveform(tone(2.5, 260.0).waveform, 16000, gl.spec.segment_s, gl.spec.hop_s)
+    moved = svc._input(gl, segs, ref) - svc._input(gl, segs)
+    assert torch.allclose(moved, torch.full_like(moved, 0.5), atol=1e-5)
+    plain, with_ref = svc.predict(tone(2.5, 260.0)), svc.predict(tone(2.5, 260.0), reference=ref)
+    assert not np.allclose(plain.models[0].probs, with_ref.models[0].probs, atol=1e-6)
+
+
+def test_a_raw_waveform_model_ignores_the_reference(tmp_path):
+    from safetensors.torch import save_file
+
+    from ser_core.reference import NEUTRAL_FILE, input_bin_means
+
+    make_tiny_checkpoint(tmp_path / "serct", "serct")
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "serct" / NEUTRAL_FILE))
+    entry = InferenceService.from_paths([tmp_path], device="cpu", vad=False).get("serct")
+    assert input_bin_means(entry, [tone(3.0).waveform]) is None
+    assert SpeakerReference.from_audio([tone(7.0)]).shift_for(entry) is None

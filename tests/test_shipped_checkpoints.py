@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors import safe_open
 
 from ser_core.checkpoint import CheckpointMeta, find_checkpoints, load_checkpoint, read_meta
@@ -195,3 +196,20 @@ def test_readme_table_is_the_report_of_the_shipped_checkpoints():
     assert block, "README.md lacks the <!-- report:begin/end --> block"
     assert block.group(1).strip() == markdown_table(CHECKPOINTS).strip(), \
         "README table is stale: paste `python -m ser_core report` between the markers"
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in ("acoustic_stats", "serct_small")])
+def test_deep_checkpoints_store_their_training_speakers_neutral_means(name):
+    """"My voice" for the deep models (ser_core/reference.py): the neutral input means of the
+    training speakers, one vector per input and feature bin, from the speakers the checkpoint
+    lists as its training speakers."""
+    from ser_core.reference import NEUTRAL_FILE
+
+    path = SHIPPED / name / NEUTRAL_FILE
+    assert path.is_file(), f"run scripts/fit_neutral_reference.py --only {name}"
+    with safe_open(str(path), "pt") as f:
+        info, means = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    speakers = _meta(name)["protocol"]["speakers"]["train"]
+    assert int(info["speakers"]) == len(speakers) and int(info["clips"]) > 5 * len(speakers)
+    assert means and all(v.dim() in (1, 2) and v.shape[-1] >= 20 and torch.isfinite(v).all()
+                         for v in means.values())

@@ -37,7 +37,8 @@ def register(sub) -> None:
                         "(default, or $SER_BACKEND: onnxruntime where a model exports, else torch)")
     p.add_argument("--reference", nargs="+", metavar="FILE",
                    help="\"my voice\": 10-30 s of the same speaker's calm, neutral speech; models "
-                        "that support it (acoustic_stats) classify relative to that voice")
+                        "that support it (acoustic_stats, and deep models whose checkpoint stores "
+                        "speaker_reference.safetensors) classify relative to that voice")
     p.add_argument("--bench", type=int, metavar="N",
                    help="instead of predictions, time N warm runs per input (after one warm-up) of "
                         "decode + every model, and print median and 90th-percentile milliseconds")

@@ -64,7 +64,7 @@ def receiver_get(timeout):
     return ctx.audio_receiver.get_frames(timeout=timeout)
 
 
-for n, update in enumerate(pump(receiver_get, analyzer, lambda: ctx.state.playing, timeout_s=3.0)):
+for update in pump(receiver_get, analyzer, lambda: ctx.state.playing, timeout_s=3.0):
     level = f"{update.level_dbfs:.0f} dBFS" if update.level_dbfs > -200 else "silence"
     status.success(f"Listening · {update.at_s:.0f} s streamed · level {level}",
                    icon=":material/graphic_eq:")
@@ -78,18 +78,15 @@ for n, update in enumerate(pump(receiver_get, analyzer, lambda: ctx.state.playin
         bars.html(prob_html.bars_block(cons.labels, cons.probs))
     else:
         top.markdown(f"### … {md_escape(update.reason)}")
+    # an image and HTML, redrawn every update: a new Plotly figure each second cost the browser
     if update.log_mel is not None:
-        lm = update.log_mel
-        times = [update.at_s - update.window.size / update.sample_rate + 0.01 * i for i in range(lm.shape[-1])]
-        picture.plotly_chart(figures.heatmap(lm, x=times, title="Live log-mel (last window)",
-                                             yaxis="mel band", height=260, colorbar="ln"),
-                             config={"displayModeBar": False}, key=f"live_mel_{n}")
+        seconds = update.window.size / update.sample_rate
+        picture.image(figures.heatmap_image(update.log_mel), width="stretch",
+                      caption=f"Live log-mel (last window): {update.log_mel.shape[0]} mel bands, "
+                              f"low at the bottom, {seconds:.1f} s up to {update.at_s:.0f} s")
     if analyzer.history:
-        t, labs, probs = zip(*analyzer.history)
-        history.plotly_chart(figures.overlay([("consensus top probability", probs, "#444")], x=t,
-                                             title="History: " + " → ".join(labs[-8:]),
-                                             xaxis="stream time (s)", yaxis="probability",
-                                             height=220, mode="lines+markers"),
-                             config={"displayModeBar": False}, key=f"live_hist_{n}")
+        with history.container():
+            st.caption("History, oldest first (each answer with its probability)")
+            st.html(prob_html.history(analyzer.history))
 
 status.info("The stream stopped. Press START to listen again.", icon=":material/mic_off:")

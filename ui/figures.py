@@ -226,6 +226,20 @@ def waveform_svg(x, sample_rate: int, height: int = 84, points: int = 480,
             f'</div></div>')
 
 
+def heatmap_image(z, rows_per_bin: int = 3, colormap: str = "viridis") -> np.ndarray:
+    """``z`` (bins, frames) as an RGB image ``(bins·rows_per_bin, frames, 3)`` uint8, row 0 at
+    the bottom, colours over the 1st-99th percentile: for ``st.image`` where a picture is
+    redrawn every second (Live), which costs the browser far less than a new Plotly figure."""
+    from matplotlib import colormaps
+
+    z = _np(z).astype(np.float32)
+    finite = z[np.isfinite(z)]
+    lo, hi = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
+    scaled = np.clip((np.nan_to_num(z, nan=lo) - lo) / max(float(hi - lo), 1e-9), 0.0, 1.0)
+    rgb = colormaps[colormap](scaled[::-1])[..., :3]
+    return (255 * np.repeat(rgb, rows_per_bin, axis=0)).astype(np.uint8)
+
+
 def overlay(traces: Sequence[tuple[str, np.ndarray, str]], x=None, title: str = "",
             xaxis: str = "", yaxis: str = "", height: int = 260, mode: str = "lines") -> go.Figure:
     """Several curves on one axis: ``(name, y, colour)``."""

@@ -34,6 +34,8 @@ CSS = """<style>
 .serv .track {display:inline-block; vertical-align:middle; width:2.5em; height:0.7em; background:#f0f2f6;
   border-radius:3px; margin-right:5px} .serv .bar {height:100%; border-radius:3px}
 .serv .num {text-align:right; font-variant-numeric:tabular-nums; color:#5b6b7a}
+.serh {display:flex; flex-wrap:wrap; gap:4px; font-size:0.8rem}
+.serh span {border-radius:4px; padding:1px 6px; color:#1f2330; white-space:nowrap; border-left:4px solid}
 .sert {font-size:0.8rem; color:#5b6b7a}
 .sert .plot {position:relative; height:190px; margin:16px 0 4px 3.2em; border-left:1px solid #d5dae2;
   border-bottom:1px solid #d5dae2}
@@ -146,3 +148,12 @@ def _tick_step(end: float) -> float:
         if end / step <= 10:
             return float(step)
     return float(600 * max(1, round(end / 6000)))
+
+
+def history(entries, last: int = 12) -> str:
+    """The Live page's recent answers, oldest first: one chip per analysis, in the answer's
+    colour, with its stream time and probability."""
+    chips = "".join(f'<span style="border-color:{color_of(str(lab))};background:{color_of(str(lab))}2e" '
+                    f'title="{t:.0f} s">'
+                    f'{html.escape(str(lab))} {p:.0%}</span>' for t, lab, p in list(entries)[-last:])
+    return CSS + f'<div class="serh">{chips}</div>'

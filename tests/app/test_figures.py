@@ -78,3 +78,15 @@ def test_heatmap_and_overlay_validate_with_named_scales_resolved():
     assert hm["layout"]["yaxis"]["title"]["text"] == "mel band"
     ov = _validated(F.overlay([("a", [1, 2, 3], "#444"), ("b", [3, 2, 1], "#f00")], mode="lines+markers"))
     assert [t["name"] for t in ov["data"]] == ["a", "b"]
+
+
+def test_live_picture_and_history_are_cheap_to_redraw():
+    from ui import prob_html
+
+    z = np.zeros((40, 300))
+    z[0] = 5.0  # the lowest mel band loud
+    im = F.heatmap_image(z, rows_per_bin=3)
+    assert im.shape == (120, 300, 3) and im.dtype == np.uint8
+    assert (im[-3:] != im[0]).any(axis=-1).all() and (im[-1] == im[-3]).all()  # band 0 at the bottom
+    out = prob_html.history([(float(t), "angry" if t % 2 else "sad", 0.5) for t in range(20)], last=12)
+    assert out.count("<span") == 12 and "angry 50%" in out and 'title="19 s"' in out

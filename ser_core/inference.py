@@ -416,9 +416,11 @@ class InferenceService:
 
         with shared_features():  # e.g. GLAM and GLAM+ take the same MFCCs: computed once
             workers = self._side_by_side(len(chosen))
-            if workers > 1:  # each task in a copy of this context: the shared features go along
+            if workers > 1:  # each task in its own copy of this thread's context (made here, in
+                # the caller): the shared features go along to the pool's threads
+                contexts = [contextvars.copy_context() for _ in chosen]
                 pool = self._executor(workers)
-                preds = list(pool.map(lambda i: contextvars.copy_context().run(one, i), range(len(chosen))))
+                preds = list(pool.map(lambda i: contexts[i].run(one, i), range(len(chosen))))
             else:
                 preds = [one(i) for i in range(len(chosen))]
         cons = settle_consensus(consensus_of(preds), preds, getattr(self, "consensus_settings", None))

@@ -110,6 +110,15 @@ def test_models_side_by_side_give_what_one_after_another_gives(ckpt_root):
         assert a.probs == pytest.approx(b.probs, abs=1e-6)
         assert np.allclose(a.segment_probs, b.segment_probs, atol=1e-6)
     assert parallel.consensus.probs == pytest.approx(serial.consensus.probs, abs=1e-6)
+    # the features shared within one prediction reach the pool's threads
+    from ser_core.features import pipeline
+
+    seen = []
+    real_run = svc._run
+    svc._run = lambda *a, **k: seen.append(pipeline._MEMO.get() is not None) or real_run(*a, **k)
+    svc.predict(audio)
+    assert seen == [True] * len(svc)
+    del svc._run
     svc.workers = None  # default: the cores over each model's threads, never more than models
     assert svc._side_by_side(1) == 1
     assert 1 <= svc._side_by_side(len(svc)) <= len(svc)

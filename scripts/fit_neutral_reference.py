@@ -5,8 +5,8 @@
 
 For every checkpoint whose input has feature bins (not ``serct_small``'s raw waveform, not
 ``acoustic_stats``, which has its own reference head) and whose ``protocol.speakers.train``
-lists its training speakers: the *neutral* utterances of those speakers (label set ``ekman7``),
-each cut to its speech and into the model's segments as the inference service cuts a clip;
+lists its training speakers: the *neutral* utterances of those speakers (label set ``ekman7``; a training run's
+fold checkpoint: its fold's training speakers in the run's ``splits.json``), each cut to its speech and into the model's segments as the inference service cuts a clip;
 the mean of the model's normalised input per feature bin, per speaker, then over speakers;
 written to ``<checkpoint>/speaker_reference.safetensors`` (see :mod:`ser_core.reference`). The
 checkpoint's weights and config are not touched.
@@ -32,7 +32,7 @@ def main() -> int:
     from ser_core.checkpoint import find_checkpoints, read_meta
     from ser_core.data import load_labeled
     from ser_core.inference import InferenceService
-    from ser_core.reference import NEUTRAL_FILE, input_bin_means
+    from ser_core.reference import NEUTRAL_FILE, input_bin_means, training_speakers
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoints", default="checkpoints")
@@ -52,8 +52,7 @@ def main() -> int:
     audio_cache: dict[str, torch.Tensor] = {}
     for d in dirs:
         meta = read_meta(d)
-        train = (meta.protocol or {}).get("speakers", {}).get("train") or []
-        speakers = [s for s in train if s in neutral]
+        speakers = [s for s in training_speakers(meta) if s in neutral]
         if not speakers:
             print(f"{d.name}: no training speakers with neutral speech listed; skipped")
             continue

@@ -40,7 +40,7 @@ def main() -> int:
     from ser_core.checkpoint import find_checkpoints, read_meta
     from ser_core.data import load_labeled
     from ser_core.inference import InferenceService
-    from ser_core.reference import NEUTRAL_FILE, SpeakerReference
+    from ser_core.reference import NEUTRAL_FILE, SpeakerReference, training_speakers
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoints", default="checkpoints")
@@ -52,10 +52,13 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(1)
     dirs = [d for d in find_checkpoints(args.checkpoints) if (d / NEUTRAL_FILE).is_file()]
+    if not dirs:
+        raise SystemExit(f"no checkpoint under {args.checkpoints} has {NEUTRAL_FILE}: run "
+                         f"scripts/fit_neutral_reference.py --checkpoints {args.checkpoints} first")
     metas = [read_meta(d) for d in dirs]
-    trained = set().union(*[set(m.protocol["speakers"]["train"]) for m in metas])
-    held = sorted({s for m in metas for part in ("val", "test") for s in m.protocol["speakers"].get(part, [])}
-                  - trained)
+    trained = set().union(*[set(training_speakers(m)) for m in metas])
+    held = sorted({s for m in metas for part in ("val", "test")
+                   for s in (m.protocol.get("speakers") or {}).get(part, [])} - trained)
     if args.speakers:
         held = sorted(s for s in args.speakers.split(",") if s)
         if set(held) & trained:

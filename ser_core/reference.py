@@ -23,6 +23,7 @@ statistics are computed once per model, and every model that can use them classi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -69,6 +70,24 @@ def input_bin_means(entry: Any, waves: Sequence[torch.Tensor]) -> dict[str, torc
     if not count:
         return None
     return {k: v / count for k, v in sums.items()}
+
+
+def training_speakers(meta: Any) -> list[str]:
+    """``corpus:speaker`` of every speaker a checkpoint trained on: its protocol's list, or for a
+    training run's fold checkpoint (which names its run folder) the fold's ``splits.json``."""
+    protocol = getattr(meta, "protocol", None) or {}
+    listed = (protocol.get("speakers") or {}).get("train")
+    if listed:
+        return list(listed)
+    run_dir = (meta.extra or {}).get("run_dir") if hasattr(meta, "extra") else None
+    splits = Path(run_dir) / "splits.json" if run_dir else None
+    if splits is None or not splits.is_file():
+        return []
+    import json
+
+    folds = json.loads(splits.read_text()).get("folds", [])
+    fold = next((f for f in folds if f.get("name") == protocol.get("fold")), None)
+    return list((fold or {}).get("speakers", {}).get("train", []))
 
 
 def neutral_means(entry: Any) -> dict[str, torch.Tensor] | None:

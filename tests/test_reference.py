@@ -131,3 +131,21 @@ def test_a_raw_waveform_model_ignores_the_reference(tmp_path):
     entry = InferenceService.from_paths([tmp_path], device="cpu", vad=False).get("serct")
     assert input_bin_means(entry, [tone(3.0).waveform]) is None
     assert SpeakerReference.from_audio([tone(7.0)]).shift_for(entry) is None
+
+
+def test_training_speakers_of_a_shipped_and_of_a_fold_checkpoint(tmp_path):
+    """What the neutral means are averaged over: a shipped checkpoint lists its training
+    speakers; a training run's fold checkpoint finds them in its run's splits.json."""
+    from types import SimpleNamespace
+
+    from ser_core.reference import training_speakers
+
+    shipped = SimpleNamespace(protocol={"speakers": {"train": ["emodb:03", "emodb:08"]}}, extra={})
+    assert training_speakers(shipped) == ["emodb:03", "emodb:08"]
+    (tmp_path / "splits.json").write_text(json.dumps({"folds": [
+        {"name": "emodb", "speakers": {"train": ["ravdess:01"], "test": ["emodb:03"]}},
+        {"name": "cremad", "speakers": {"train": ["emodb:03", "ravdess:01"], "test": ["cremad:1001"]}}]}))
+    fold = SimpleNamespace(protocol={"name": "leave-one-corpus-out", "fold": "cremad"},
+                           extra={"run_dir": str(tmp_path)})
+    assert training_speakers(fold) == ["emodb:03", "ravdess:01"]
+    assert training_speakers(SimpleNamespace(protocol={"fold": "x"}, extra={})) == []

@@ -111,7 +111,7 @@ def clip_picker(key: str = "pick") -> None:
         st.error(err, icon=":material/error:")
 
 
-def upload_key(key: str) -> str:
+def _upload_key(key: str) -> str:
     """The widget key of ``key``'s file uploader now: ``<key>_upload``, then ``<key>_upload_<n>``
     after the n-th accepted file (see :func:`_uploader`)."""
     n = st.session_state.get(f"_{key}_uploads", 0)
@@ -127,12 +127,12 @@ def _uploader(key: str) -> None:
     drop. So the dropped file is read from the widget's state before the widget is drawn and,
     once accepted, the uploader is drawn under a new key, empty; the clip card shows the file.
     """
-    f = st.session_state.get(upload_key(key))
+    f = st.session_state.get(_upload_key(key))
     if f is not None:
         accept_clip(f.getvalue(), f.name, "upload", f"upload:{f.file_id}")
         st.session_state[f"_{key}_uploads"] = st.session_state.get(f"_{key}_uploads", 0) + 1
     st.file_uploader("Drag and drop an audio file (WAV, FLAC, OGG, MP3)", type=AUDIO_TYPES,
-                     key=upload_key(key))
+                     key=_upload_key(key))
 
 
 @st.cache_data(show_spinner=False)

@@ -38,7 +38,7 @@ def my_voice_panel(key: str = "mv") -> None:
                    "acoustic-statistics model with its speaker-referenced head, the deep models "
                    "(all but serct_small) by moving your neutral voice onto their training "
                    "speakers' neutral voices. On a corpus the deep models had never heard this "
-                   "raised their consensus from 26 to 33 % UA; on unseen speakers of corpora they "
+                   "raised their consensus from 30 to 42 % UA; on unseen speakers of corpora they "
                    "had heard it cost 2 points (see the README). Kept for this session only.")
         rec = st.audio_input("Record neutral speech", key=f"{key}_rec", sample_rate=16000)
         files = st.file_uploader("or upload neutral clips", type=["wav", "flac", "ogg", "mp3"],

@@ -248,8 +248,7 @@ class LiveAnalyzer:
                               f"Too quiet ({level:.0f} dBFS): speak up or move closer.")
         audio = Audio(waveform=torch.from_numpy(x), sample_rate=self.sample_rate,
                       original_sample_rate=self.sample_rate, original_channels=1, name="live")
-        speech_of = getattr(self.service, "speech_of", None)
-        speech = speech_of(audio) if speech_of is not None and len(self.service) else None
+        speech = self.service.speech_of(audio) if len(self.service) else None  # None: VAD off
         if speech is not None and not speech.enough:   # voice activity detection
             self._quiet = True  # look again as soon as more sound arrives
             return LiveUpdate(at, x, self.sample_rate, level, None, log_mel, speech.sentence,

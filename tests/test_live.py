@@ -75,6 +75,9 @@ class FakeService:
     def __len__(self):
         return 1
 
+    def speech_of(self, audio):
+        return None  # as the service with voice activity detection off
+
     def predict(self, audio):
         from ser_core.inference import ClipPrediction, ModelPrediction, consensus_of
 

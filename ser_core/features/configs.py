@@ -76,10 +76,18 @@ class FeatureConfig:
         the recording level. Here RAVDESS, Emo-DB and EMOVO differ in RMS level by a factor of
         six, and a microphone's gain is anyone's guess: without it a model learns "loud corpus"
         and "loud microphone" instead of emotion. The shipped checkpoints use it.
+    center_time: subtract from every feature bin its mean over the segment's frames (the
+        frames of its real audio: a segment's trailing zero padding is left out of the mean),
+        i.e. per-utterance cepstral / log-spectral mean normalisation. It removes a steady
+        colouring of the microphone and the room, and the speaker's own spectral envelope,
+        from every input with frequency bins; waveform and vector kinds are left as they are.
+        Off by default: it also removes each clip's average spectral tilt, which carries
+        arousal, so it is a recipe choice measured with leave-one-corpus-out (README).
     """
 
     lowpass_hz: Optional[float] = None
     gain_normalize: bool = False
+    center_time: bool = False
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -38,6 +38,7 @@ from ser_core.features.configs import (check_work_size, ChromaConfig, DeltaConfi
                                        SpectrogramConfig, WaveformConfig)
 from ser_core.features.functionals import AcousticFunctionalsConfig, acoustic_functionals
 from ser_core.features.mel_pair import mel_pair
+from ser_core.features.segments import center_time, valid_samples
 from ser_core.features.resize import fix_frames
 from ser_core.features.spectral_images import chroma_energies, spectral_images
 
@@ -230,8 +231,11 @@ def extract(kind: str, waveform, sample_rate: int, config: FeatureConfig | dict 
             out = _copy(memo[key])
             return _unbatch(out) if single else out
     with torch.no_grad():
+        share = valid_samples(x) / x.shape[-1] if cfg.center_time else None
         x = _conditioned(x, int(sample_rate), cfg, memo, digest)
         out = spec.compute(x, int(sample_rate), cfg)
+        if share is not None:
+            out = center_time(out, share)
     if digest is not None:
         _keep(memo, key, _copy(out))
     return _unbatch(out) if single else out

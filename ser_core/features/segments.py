@@ -35,6 +35,38 @@ def segment_waveform(waveform: torch.Tensor, sample_rate: int, segment_s: float 
     return padded[:total].unfold(0, seg, hop).contiguous()
 
 
+def valid_samples(segments: torch.Tensor) -> torch.Tensor:
+    """Length of each row of ``(..., time)`` up to its last non-zero sample (at least 1): a
+    segment's real audio without the zero padding :func:`segment_waveform` adds."""
+    position = torch.arange(1, segments.shape[-1] + 1, device=segments.device)
+    return ((segments != 0) * position).amax(dim=-1).clamp(min=1)
+
+
+def keep_padding(augmented: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """``augmented`` with zeros wherever ``clean`` (the same segments before augmentation) is
+    trailing zero padding: noise and reverberation added to a training segment must not fill
+    the padding that inference leaves silent."""
+    real = torch.arange(clean.shape[-1], device=clean.device) < valid_samples(clean)[..., None]
+    return augmented * real
+
+
+def center_time(features, valid_share: torch.Tensor):
+    """Subtract from each bin of ``(batch, *bins, time)`` features its mean over the first
+    ``ceil(valid_share * time)`` frames of its row (the frames of real audio; every frame
+    is shifted). A dict is centred tensor by tensor; tensors without bins (``dim < 3``: vectors,
+    or ``(batch, 1, time)`` waveforms) are returned as they are."""
+    if isinstance(features, dict):
+        return {k: center_time(v, valid_share) for k, v in features.items()}
+    if features.dim() < 3 or features.shape[-2] < 2:
+        return features
+    frames = features.shape[-1]
+    keep = torch.ceil(valid_share.to(features.device) * frames).clamp(1, frames)
+    mask = (torch.arange(frames, device=features.device) < keep[:, None]).to(features.dtype)
+    mask = mask.reshape(mask.shape[0], *([1] * (features.dim() - 2)), frames)
+    mean = (features * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True)
+    return features - mean
+
+
 def segment_count(n_samples: int, seg: int, hop: int, min_tail: float = 0.0) -> int:
     """How many ``seg``-sample segments every ``hop`` samples cover ``n_samples``; the last
     one is left out when less than ``min_tail`` of it is real audio (and it is not the only

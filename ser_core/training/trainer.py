@@ -57,7 +57,7 @@ from torch import nn
 
 from ser_core.checkpoint import inputs as fz
 from ser_core.checkpoint.meta import FeatureMeta
-from ser_core.features.segments import aggregate_posteriors
+from ser_core.features.segments import aggregate_posteriors, keep_padding
 from ser_core.models import create_model, set_trainable_groups
 from ser_core.models.base import InputSpec, SERModel
 from ser_core.training import resume
@@ -142,7 +142,9 @@ class Trainer:
         """Waveform segments → (augmented) → features, computed on the training device."""
         wave = self.bank.gather(seg_idx).to(self.device, non_blocking=True)
         if augment_gen is not None and self.augment.enabled:
-            wave = augment_batch(wave, self.sample_rate, self.augment, augment_gen)
+            clean, wave = wave, augment_batch(wave, self.sample_rate, self.augment, augment_gen)
+            if self.feature.config.get("center_time"):  # the mean is over real audio only
+                wave = keep_padding(wave, clean)
         if self.bank.fixed_len is None:
             lens = self.bank.seg_len[seg_idx.to(self.bank.device)].tolist()
             return fz.featurize_list(self.feature, [w[:n] for w, n in zip(wave, lens)],

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ser_core.features.segments import aggregate_posteriors, segment_waveform
+from ser_core.features.segments import aggregate_posteriors, segment_waveform, valid_samples
 from ser_core.models import freeze_all_but_last
 from ser_core.checkpoint import CheckpointMeta
 from ser_core.checkpoint import inputs as fz
@@ -218,3 +218,31 @@ def test_a_stopped_fit_resumes_after_its_last_completed_epoch(synthetic_bank, tm
     done = make_trainer(bank, spec, epochs=4, patience=0, augment="awgn")
     done.resume_dir, done.resume_key = tmp_path / "resume", "k1"
     assert done.fit(0, TRAIN, VAL).history == got.history
+
+
+def test_centred_features_keep_the_padding_silent_under_augmentation(synthetic_bank, monkeypatch):
+    """With ``center_time`` the augmented training segments keep zero padding, as inference's
+    segments have it; without it augmentation is left as the recipes measured it."""
+    import dataclasses
+
+    bank, spec = synthetic_bank("glam")  # 2.5 s clips in 2 s windows every 1 s: padded
+    seen = []
+    real = fz.featurize
+
+    def spy(feature, segments, sample_rate):
+        seen.append(segments.clone())
+        return real(feature, segments, sample_rate)
+
+    monkeypatch.setattr(fz, "featurize", spy)
+    idx = bank.segments_of([0, 1])
+    clean = bank.gather(idx)
+    padded = valid_samples(clean) < clean.shape[-1]
+    assert padded.any()
+    for center in (True, False):
+        tr = make_trainer(bank, spec, augment="awgn,p=1")
+        tr.feature = dataclasses.replace(tr.feature, config={**tr.feature.config,
+                                                             "center_time": center})
+        seen.clear()
+        tr.features(idx, torch.Generator().manual_seed(0))
+        padding = seen[-1][clean == 0][None]  # clips of pure tones: zeros are padding
+        assert bool((padding == 0).all()) is center

@@ -317,3 +317,25 @@ def test_functions_run_on_cuda_like_on_cpu():
     gpu = FF.spectrogram(x.cuda(), 512, 160, 400, "hamming", False, False,
                          filterbank=fb.cuda()).cpu()
     assert (gpu - cpu).abs().max() <= 1e-4 * cpu.abs().max()
+
+
+def test_banded_mel_product_equals_the_dense_one_and_skips_most_of_it():
+    """spectrogram's mel energies come from one GEMM per group of bands over only the bins
+    those filters touch: the same values as the dense product, with gradients where asked."""
+    import librosa
+
+    fb = torch.from_numpy(librosa.filters.mel(sr=16000, n_fft=512, n_mels=40, htk=True)).float()
+    groups = FF._band_groups(fb)
+    assert len(groups) > 1 and groups[0][0] == 0 and groups[-1][1] == 40
+    assert all(a2 == b1 for (_, b1, _, _), (a2, _, _, _) in zip(groups, groups[1:]))
+    work = sum((b - a) * (hi - lo) for a, b, lo, hi in groups)
+    assert work < 0.5 * fb.numel()
+    for a, b, lo, hi in groups:  # no filter weight is outside its group's bins
+        assert fb[a:b, :lo].abs().sum() == 0 and fb[a:b, hi:].abs().sum() == 0
+    x = torch.randn(3, 24000, generator=torch.Generator().manual_seed(0))
+    dense = torch.matmul(fb, FF.spectrogram(x, 512, 160, 400))
+    banded = FF.spectrogram(x, 512, 160, 400, filterbank=fb)
+    torch.testing.assert_close(banded, dense, rtol=1e-5, atol=1e-4)
+    xg = x.clone().requires_grad_()
+    FF.spectrogram(xg, 512, 160, 400, filterbank=fb).sum().backward()
+    assert xg.grad is not None and bool(xg.grad.abs().sum() > 0)

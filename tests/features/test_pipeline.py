@@ -362,7 +362,7 @@ def test_log_mel_in_inference_mode_after_the_filterbank_was_cached_there():
 
     x = clip(1.0)
     FF._mel_cached.cache_clear()
-    FF._INTERLEAVED.clear()
+    FF._BANDED.clear()
     with torch.inference_mode():
         inside = extract("logmel", x, SR, n_mels=24)
         again = extract("logmel", x, SR, n_mels=24)

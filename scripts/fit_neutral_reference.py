@@ -71,7 +71,8 @@ def main() -> int:
                 per_speaker.append(means)
                 clips += len(waves)
         if not per_speaker:
-            print(f"{d.name}: its input has no feature bins; skipped")
+            print(f"{d.name}: its input has no feature bins, or they are centred on each "
+                  "segment's own mean (center_time); skipped")
             continue
         stacked = {k: torch.stack([m[k] for m in per_speaker]).mean(0).contiguous() for k in per_speaker[0]}
         info = {"what": "mean normalised model input per feature bin over the neutral speech of "

@@ -17,7 +17,8 @@ statistics are computed once per model, and every model that can use them classi
   log-spectral mean normalisation anchored on neutral speech, which also removes a steady
   colouring of the microphone and room. No weights change; the reference goes through the
   same segmenting and features as the clips. Raw-waveform inputs (``serct_small``) have no
-  bins and ignore the reference. ``scripts/fit_neutral_reference.py`` writes the file.
+  bins and ignore the reference, and so do models whose features are centred on each
+  segment's own mean (``center_time``). ``scripts/fit_neutral_reference.py`` writes the file.
 """
 
 from __future__ import annotations
@@ -47,9 +48,14 @@ def takes_reference(entry: Any) -> bool:
 def input_bin_means(entry: Any, waves: Sequence[torch.Tensor]) -> dict[str, torch.Tensor] | None:
     """Mean of ``entry``'s prepared input per feature bin (averaged over segments and time)
     for mono waveforms at its sample rate, cut into its segments as the inference service cuts
-    a clip; ``None`` when its input has no bins (a raw waveform or a vector)."""
+    a clip; ``None`` when its input has no bins (a raw waveform or a vector) or its features
+    are centred (``center_time``: every segment already has its own mean removed, so a
+    speaker's mean has nothing left to shift)."""
     from ser_core import vad
     from ser_core.features.segments import segment_waveform
+
+    if entry.meta.feature.config.get("center_time"):
+        return None
 
     sums: dict[str, torch.Tensor] = {}
     count = 0

@@ -149,3 +149,37 @@ def test_training_speakers_of_a_shipped_and_of_a_fold_checkpoint(tmp_path):
                            extra={"run_dir": str(tmp_path)})
     assert training_speakers(fold) == ["emodb:03", "ravdess:01"]
     assert training_speakers(SimpleNamespace(protocol={"fold": "x"}, extra={})) == []
+
+
+def test_a_model_with_centred_features_ignores_the_reference(root, tmp_path):
+    """A checkpoint trained with ``center_time`` removes each segment's own mean per bin, so a
+    speaker's mean has nothing to shift: no neutral means are computed and none applied."""
+    import shutil
+
+    from ser_core.checkpoint import read_meta
+    from ser_core.reference import input_bin_means
+
+    d = tmp_path / "glam"
+    shutil.copytree(root / "glam", d)
+    data = json.loads((d / "config.json").read_text())
+    data["feature"]["config"]["center_time"] = True
+    (d / "config.json").write_text(json.dumps(data))
+    meta = read_meta(d)
+    svc = InferenceService.from_paths([d], device="cpu", vad=False)
+    gl = svc.get("glam")
+    clip = tone(2.5, 260.0)
+    assert input_bin_means(gl, [clip.waveform]) is None
+    assert SpeakerReference.from_audio([tone(7.0, 150.0)]).shift_for(gl) is None
+    # the input the service prepares is centred: each bin's mean over the frames is the
+    # normalisation's constant, whatever the clip's own level per bin
+    from ser_core.features.segments import segment_waveform
+
+    from ser_core.features.segments import valid_samples
+
+    segs = segment_waveform(clip.waveform, 16000, gl.spec.segment_s, gl.spec.hop_s)
+    full = valid_samples(segs) == segs.shape[-1]  # (a padded segment's mean leaves its padding out)
+    assert full.sum() >= 1
+    x = svc._input(gl, segs[full])
+    norm = meta.normalization["inputs"]["x"]
+    expected = -torch.tensor(norm["mean"]) / (torch.tensor(norm["std"]) + 1e-5)
+    torch.testing.assert_close(x.mean(-1), expected.expand_as(x.mean(-1)), atol=1e-4, rtol=1e-4)

@@ -35,11 +35,13 @@ def my_voice_panel(key: str = "mv") -> None:
     with st.expander(":material/record_voice_over: My voice", expanded=st.session_state.get(KEY) is not None):
         st.caption("Record or upload 10-30 s of yourself speaking calmly (neutral, no emotion). "
                    "The models then judge your clips relative to your own voice: the "
-                   "acoustic-statistics model with its speaker-referenced head, the deep models "
-                   "(all but serct_small) by moving your neutral voice onto their training "
-                   "speakers' neutral voices. On a corpus the deep models had never heard this "
-                   "raised their consensus from 30 to 42 % UA; on unseen speakers of corpora they "
-                   "had heard it cost 2 points (see the README). Kept for this session only.")
+                   "acoustic-statistics model with its speaker-referenced head, and the deep "
+                   "models that store their training speakers' neutral voices by moving yours "
+                   "onto those (all but serct_small, and glam and squirtlenet_small, which "
+                   "remove each clip's own mean anyway). On a corpus the deep models had never "
+                   "heard this raised their consensus from 30 to 42 % UA; on unseen speakers of "
+                   "corpora they had heard it cost 2 points (see the README). Kept for this "
+                   "session only.")
         rec = st.audio_input("Record neutral speech", key=f"{key}_rec", sample_rate=16000)
         files = st.file_uploader("or upload neutral clips", type=["wav", "flac", "ogg", "mp3"],
                                  accept_multiple_files=True, key=f"{key}_files")

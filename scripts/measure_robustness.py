@@ -1,7 +1,7 @@
 """Full-band vs band-limited, and loud vs quiet, copies of the same utterances through the
 shipped models.
 
-    python scripts/measure_robustness.py [--clips 60] [--checkpoints checkpoints]
+    python scripts/measure_robustness.py [--clips 60] [--checkpoints checkpoints] [--no-vad]
 
 EMOVO is recorded at 48 kHz, so at the models' 16 kHz it is full band (up to 8 kHz), like a
 browser microphone; its copy through 11 025 Hz is what RAVDESS and Emo-DB look like in
@@ -30,6 +30,9 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", type=int, default=60)
+    ap.add_argument("--no-vad", action="store_true",
+                    help="no voice activity detection (the safeguards alone: a detector's "
+                         "speech boundaries themselves move with the level and the band)")
     ap.add_argument("--checkpoints", default=str(REPO / "checkpoints"))
     ap.add_argument("--data", default=os.environ.get("SER_DATA_ROOT", str(REPO.parent / "shared" / "data")))
     args = ap.parse_args()
@@ -39,9 +42,10 @@ def main() -> int:
         return 2
     step = max(1, len(files) // args.clips)
     clips = [load_audio(f) for f in files[::step][: args.clips]]
-    service = InferenceService.from_paths([args.checkpoints], device="cpu")
+    service = InferenceService.from_paths([args.checkpoints], device="cpu", vad=not args.no_vad)
     fmt = lambda r: f"{r['tv_mean']:.3f} / {r['tv_max']:.3f}, {100 * r['agreement']:.0f} %"
-    print(f"{len(clips)} EMOVO clips; total-variation distance between the posteriors of a clip "
+    print(f"{len(clips)} EMOVO clips, voice activity detection {'off' if args.no_vad else 'on'}; "
+          "total-variation distance between the posteriors of a clip "
           "and of its copy (mean / max), and top-class agreement")
     for title, transform, guard in (
             ("band-limited copy (via 11 025 Hz); off = no 5.5 kHz low-pass", band_limited_copy, "band"),

@@ -5,10 +5,12 @@
 
 For every checkpoint whose input has feature bins (not ``serct_small``'s raw waveform, not
 ``acoustic_stats``, which has its own reference head) and whose ``protocol.speakers.train``
-lists its training speakers: the *neutral* utterances of those speakers (label set ``ekman7``; a training run's
-fold checkpoint: its fold's training speakers in the run's ``splits.json``), each cut to its speech and into the model's segments as the inference service cuts a clip;
-the mean of the model's normalised input per feature bin, per speaker, then over speakers;
-written to ``<checkpoint>/speaker_reference.safetensors`` (see :mod:`ser_core.reference`). The
+lists its training speakers (a training run's fold checkpoint: its fold's training speakers
+in the run's ``splits.json``), and whose features are not centred (``center_time``): the
+*neutral* utterances of those speakers (label set ``ekman7``), each cut to its speech and into
+the model's segments as the inference service cuts a clip; the mean of the model's normalised
+input per feature bin, per speaker, then over speakers; written to
+``<checkpoint>/speaker_reference.safetensors`` (see :mod:`ser_core.reference`). The
 checkpoint's weights and config are not touched.
 """
 

@@ -23,6 +23,7 @@ statistics are computed once per model, and every model that can use them classi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -85,12 +86,10 @@ def training_speakers(meta: Any) -> list[str]:
     listed = (protocol.get("speakers") or {}).get("train")
     if listed:
         return list(listed)
-    run_dir = (meta.extra or {}).get("run_dir") if hasattr(meta, "extra") else None
+    run_dir = (getattr(meta, "extra", None) or {}).get("run_dir")
     splits = Path(run_dir) / "splits.json" if run_dir else None
     if splits is None or not splits.is_file():
         return []
-    import json
-
     folds = json.loads(splits.read_text()).get("folds", [])
     fold = next((f for f in folds if f.get("name") == protocol.get("fold")), None)
     return list((fold or {}).get("speakers", {}).get("train", []))

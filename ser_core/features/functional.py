@@ -318,21 +318,27 @@ def _band_groups(filterbank: torch.Tensor) -> list[tuple[int, int, int, int]]:
 def _banded_plan(filterbank: torch.Tensor) -> list[tuple[tuple[int, int, int, int], torch.Tensor]]:
     """The left-hand sides of :func:`spectrogram`'s GEMMs: per group of bands ``a:b`` (see
     :func:`_band_groups`) its rows ``lo:hi`` of the interleaved power spectrum and its
-    filters with each bin twice ``(b - a, hi - lo)``. Only entries that
-    are zero are left out, so the result equals the dense product. Kept per filterbank tensor
-    (the cached mel filterbanks are the same objects call after call): building it took
-    ~40 µs of a ~1 ms log-mel of a 3 s clip. A filterbank is not changed in place (inference
-    tensors, which the cached ones may be, have no version counter to check that)."""
+    filters with each bin twice ``(b - a, hi - lo)``. Only entries that are zero are left
+    out, so the result equals the dense product. Kept per filterbank tensor (the cached mel
+    filterbanks are the same objects call after call): building it took ~40 µs of a ~1 ms
+    log-mel of a 3 s clip. A filterbank is not changed in place (inference tensors, which the
+    cached ones may be, have no version counter to check that). A filterbank that is being
+    trained gets a fresh plan each call: a kept one would carry a spent autograd graph."""
+    if filterbank.requires_grad and torch.is_grad_enabled():
+        return _plan_of(filterbank)
     hit = _BANDED.get(id(filterbank))
     if hit is None or hit[0]() is not filterbank:
         if len(_BANDED) > 64:  # filterbanks made by callers, not the cached ones
             _BANDED.clear()
-        twice = filterbank.repeat_interleave(2, dim=1)
-        plan = [((a, b, 2 * lo, 2 * hi), twice[a:b, 2 * lo:2 * hi].contiguous())
-                for a, b, lo, hi in _band_groups(filterbank)]
-        hit = (weakref.ref(filterbank), plan)
+        hit = (weakref.ref(filterbank), _plan_of(filterbank))
         _BANDED[id(filterbank)] = hit
     return hit[1]
+
+
+def _plan_of(filterbank: torch.Tensor) -> list[tuple[tuple[int, int, int, int], torch.Tensor]]:
+    twice = filterbank.repeat_interleave(2, dim=1)
+    return [((a, b, 2 * lo, 2 * hi), twice[a:b, 2 * lo:2 * hi].contiguous())
+            for a, b, lo, hi in _band_groups(filterbank)]
 
 
 def fft_frequencies(sample_rate: int, n_fft: int) -> torch.Tensor:

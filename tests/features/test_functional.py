@@ -339,3 +339,7 @@ def test_banded_mel_product_equals_the_dense_one_and_skips_most_of_it():
     xg = x.clone().requires_grad_()
     FF.spectrogram(xg, 512, 160, 400, filterbank=fb).sum().backward()
     assert xg.grad is not None and bool(xg.grad.abs().sum() > 0)
+    trained = fb.clone().requires_grad_()  # a learnt filterbank: no plan (graph) is kept
+    for _ in range(2):
+        FF.spectrogram(x, 512, 160, 400, filterbank=trained).sum().backward()
+    assert trained.grad is not None and bool(trained.grad.abs().sum() > 0)

@@ -23,6 +23,29 @@ def test_pure_silence_and_low_noise_have_no_speech():
         assert trimmed.shape == wave.shape and start == 0.0
 
 
+def test_loud_stationary_noise_is_not_speech():
+    """The detector sees every clip at one level, so noise is scaled up too: it must stay noise."""
+    g = torch.Generator().manual_seed(0)
+    white = 0.3 * torch.randn(3 * 16000, generator=g)
+    brown = torch.cumsum(torch.randn(3 * 16000, generator=g), 0)
+    hum = 0.3 * torch.sin(2 * np.pi * 100 * torch.arange(3 * 16000) / 16000)
+    for wave in (white, (brown - brown.mean()) / brown.std() * 0.3, hum):
+        assert vad.analyse(wave, 16000).intervals == []
+
+
+def test_level_normalized_scales_loud_windows_to_the_target():
+    g = torch.Generator().manual_seed(0)
+    n = 32 * 512  # a quiet then a loud half, 32 windows each
+    wave = torch.cat([0.01 * torch.randn(n, generator=g), 0.05 * torch.randn(n, generator=g)])
+    for gain in (1.0, 0.01, 30.0):
+        out = vad.level_normalized(wave * gain)
+        loud = out[n:].reshape(-1, 512).pow(2).mean(1).sqrt()
+        assert float(loud.median()) == pytest.approx(vad.LEVEL_TARGET, rel=0.1)
+    assert torch.equal(vad.level_normalized(torch.zeros(4000)), torch.zeros(4000))
+    tiny = torch.full((4000,), 1e-9)  # never more than MAX_GAIN: near-silence stays near-silent
+    assert vad.level_normalized(tiny).abs().max() == pytest.approx(1e-9 * vad.MAX_GAIN)
+
+
 def test_too_little_speech_sentence():
     s = vad.Speech(duration_s=4.0, intervals=[(1.0, 1.2)])
     assert not s.enough and "Only 0.20 s of speech" in s.sentence
@@ -76,6 +99,18 @@ def test_padded_speech_gives_the_same_intervals_shifted(speech_clip, kind):
     assert trimmed.shape[0] / 16000 == pytest.approx(span + 2 * vad.TRIM_PAD_S, abs=0.01)
     assert span == pytest.approx(base.span[1] - base.span[0], abs=0.1)
     assert start == pytest.approx(padded.span[0] - vad.TRIM_PAD_S, abs=0.01)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("gain", [0.03, 0.1, 4.0])
+def test_a_quieter_or_louder_copy_has_the_same_speech(speech_clip, gain):
+    """Silero's probabilities fall with the level; the detector's input is level-normalised,
+    so a copy 30 dB quieter (where the raw detector finds no speech in this clip) or 12 dB
+    louder is cut exactly like the original."""
+    base = vad.analyse(speech_clip, 16000)
+    assert base.enough
+    copy = vad.analyse(speech_clip * gain, 16000)
+    assert copy.intervals == pytest.approx(base.intervals, abs=0.002)
 
 
 @pytest.mark.corpus

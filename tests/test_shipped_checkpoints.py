@@ -216,3 +216,35 @@ def test_deep_checkpoints_store_their_training_speakers_neutral_means(name):
     assert int(info["speakers"]) == len(speakers) and int(info["clips"]) > 5 * len(speakers)
     assert means and all(v.dim() in (1, 2) and v.shape[-1] >= 20 and torch.isfinite(v).all()
                          for v in means.values())
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+def test_remeasure_rewrites_the_test_metrics_and_nothing_else(tmp_path):
+    """``scripts/remeasure_shipped.py``'s step on a copy of a shipped one-fold checkpoint: the
+    stored test numbers become the re-evaluation's, the weights and the rest stay as they were."""
+    import shutil
+
+    from ser_core.training.calibration import weights_sha256
+    from ser_core.training.export import remeasure_test
+
+    name = "parallel_cnn_transformer"
+    if not (SHIPPED / name / "config.json").is_file():
+        pytest.skip(f"needs the shipped {name}")
+    copy = tmp_path / name
+    shutil.copytree(SHIPPED / name, copy)
+    before = json.loads((copy / "config.json").read_text())
+    sha = weights_sha256(copy)
+    before["metrics"]["test"]["ua"] = 0.0  # as if measured with another input path
+    (copy / "config.json").write_text(json.dumps(before))
+    record = remeasure_test(copy, "a test")
+    after = json.loads((copy / "config.json").read_text())
+    assert record["test_ua_before"] == 0.0 and record["why"] == "a test"
+    assert after["metrics"]["test"]["ua"] == record["test_ua_after"] == pytest.approx(
+        json.loads((SHIPPED / name / "config.json").read_text())["metrics"]["test"]["ua"], abs=1e-9)
+    assert after["metrics"]["folds"][0]["ua"] == after["metrics"]["mean"]["ua"] == record["test_ua_after"]
+    assert after["precision"]["check"]["ua_float32"] == record["test_ua_after"]
+    assert weights_sha256(copy) == sha and read_meta(copy).to_dict() == after
+    rewritten = ("metrics", "confusion_matrix", "prediction_spread", "precision", "remeasured")
+    untouched = {k for k in before if k not in rewritten}
+    assert {k: after[k] for k in untouched} == {k: before[k] for k in untouched}

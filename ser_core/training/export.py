@@ -260,6 +260,57 @@ def ship_run(run_dir: str | Path, name: str, dest: str | Path = "checkpoints", *
     return save_checkpoint(Path(dest) / name, model, meta, half=half)
 
 
+# -- re-measuring a shipped checkpoint -------------------------------------------------------
+
+def remeasure_test(directory: str | Path, why: str, source: str | Path | None = None,
+                   data_roots: dict | None = None) -> dict:
+    """Re-evaluate a shipped checkpoint on its fold's test speakers with today's input path
+    (e.g. after the voice activity detector changed, which moves a ``vad_trim`` model's cuts)
+    and rewrite what its config.json says about them: ``metrics.test`` (and the one fold's
+    ``folds``/``mean``/``std``), ``metrics.per_corpus``, the test confusion matrix, the
+    prediction spread and the precision check (from ``source``, the run's float32 checkpoint,
+    when given; else both precisions are the shipped weights). The weights are not touched;
+    ``remeasured`` records why, when, and the test UA before. Returns that record."""
+    from ser_core.checkpoint import CONFIG
+    from ser_core.data.atomic import atomic_write_bytes
+    from ser_core.training.evaluation import evaluate_items
+
+    directory = Path(directory)
+    model, meta = load_checkpoint(directory)
+    test = meta.protocol["speakers"]["test"]
+    if len(meta.metrics.get("folds") or []) > 1 or not test:
+        raise ConfigError(f"{directory}: only a one-fold checkpoint with test speakers can be re-measured.")
+    items = fold_test_items(meta, test, data_roots)
+    if not items:
+        raise ConfigError(f"{directory}: no utterance of its test speakers found (give the corpus roots).")
+    res = evaluate_items([model], meta, items, torch.device("cpu"))[0]
+    labels = list(meta.labels)
+    rows = [{"fold": meta.metrics["folds"][0]["fold"], "uid": it.uid, "corpus": it.corpus,
+             "speaker": it.speaker, "true": labels[it.y], "probs": np.asarray(p)}
+            for it, p in zip(items, res.probs)]
+    full = classification_metrics(res.y_true, res.y_pred, len(labels), labels)
+    brief = {k: full[k] for k in (*METRIC_KEYS, "n")}
+    breakdown = cv_breakdown(labels, rows)
+    check = precision_check(source, test, data_roots) if source else {
+        "utterances": len(items), "ua_float32": full["ua"], "ua_float16": full["ua"],
+        "note": "the shipped weights (the float32 run was not given)"}
+    raw = json.loads((directory / CONFIG).read_text())
+    record = {"why": why, "date": time.strftime("%Y-%m-%d"), "utterances": len(items),
+              "test_ua_before": raw["metrics"]["test"]["ua"], "test_ua_after": full["ua"]}
+    raw["metrics"].update({"test": brief, "folds": [{"fold": rows[0]["fold"], **brief}],
+                           "mean": {k: full[k] for k in METRIC_KEYS},
+                           "std": {k: 0.0 for k in METRIC_KEYS},
+                           "per_corpus": breakdown["per_corpus"]})
+    raw["confusion_matrix"] = {**raw.get("confusion_matrix", {}), "labels": labels,
+                               "test": full["confusion"], "mean_over_folds": full["confusion"]}
+    raw["prediction_spread"] = breakdown["prediction_spread"]
+    raw["precision"] = {**raw["precision"], "check": {**(raw["precision"].get("check") or {}), **check}}
+    raw["remeasured"] = record
+    atomic_write_bytes(directory / CONFIG, json.dumps(raw, indent=2).encode())
+    (directory / CONFIG).chmod(0o644)
+    return record
+
+
 # -- README table ---------------------------------------------------------------------------
 
 def mean_std_text(d: dict | None, key: str, one_fold: bool = False) -> str:

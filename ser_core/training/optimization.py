@@ -69,6 +69,34 @@ def mixup_batch(x, y: torch.Tensor, alpha: float, rng: np.random.Generator,
     return mixed, y[perm], lam
 
 
+def spec_mask_batch(x, fraction: float, gen: torch.Generator, masks: int = 2):
+    """SpecAugment's frequency and time masking (Park et al., 2019), without its time warp:
+    per example, ``masks`` bands of the frequency axis and ``masks`` stretches of the time axis,
+    each of a width drawn uniformly from ``0 .. fraction`` of the axis at a random place, are
+    set to that example's mean (for centred or normalised features, about 0). Applies to
+    ``(batch, channels, freq, time)`` feature maps (or every such entry of a dict); others
+    (waveforms, frame sequences) are returned as they are. torchaudio's
+    ``mask_along_axis_iid`` has no generator argument (a run must be repeatable) and masks
+    with a constant, hence here."""
+    def one(t: torch.Tensor) -> torch.Tensor:
+        if t.dim() != 4:
+            return t
+        b = t.shape[0]
+        keep = torch.ones(b, 1, t.shape[2], t.shape[3])
+        for axis in (2, 3):
+            size = t.shape[axis]
+            width = (torch.rand(b, masks, generator=gen) * fraction * size).long()
+            start = (torch.rand(b, masks, generator=gen) * (size - width + 1)).long()
+            pos = torch.arange(size)
+            hit = ((pos >= start[..., None]) & (pos < (start + width)[..., None])).any(dim=1)
+            keep = keep * (~hit).float().view(b, 1, *(size if a == axis else 1 for a in (2, 3)))
+        keep = keep.to(t.device, t.dtype)
+        mean = t.mean(dim=(1, 2, 3), keepdim=True)
+        return t * keep + mean * (1 - keep)
+
+    return {k: one(v) for k, v in x.items()} if isinstance(x, dict) else one(x)
+
+
 def class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     """``n / (K · n_c)`` for classes present; 0 for classes absent from training."""
     counts = torch.bincount(y.cpu(), minlength=num_classes).double()

@@ -68,6 +68,9 @@ class Recipe:
         ``--alpha 0.5``); 0 = off (seed 000's text does not mention it).
     vad_trim: cut every utterance (training and test) to its speech with voice activity
         detection (:func:`ser_core.vad.trim_waveforms`), as the inference service does.
+    spec_mask: SpecAugment's masking (Park et al., Interspeech 2019) of each training
+        example's features (:func:`~ser_core.training.optimization.spec_mask_batch`): two
+        frequency and two time masks, each up to this fraction of the axis; 0 = off.
     """
 
     optimizer: str = "adam"
@@ -90,6 +93,7 @@ class Recipe:
     label_smoothing: float = 0.0
     mixup_alpha: float = 0.0
     vad_trim: bool = False
+    spec_mask: float = 0.0
     source: str = "project default"
 
     def __post_init__(self) -> None:
@@ -103,6 +107,8 @@ class Recipe:
             raise ConfigError("lr and batch size must be positive, epochs and patience >= 0.")
         if self.mixup_alpha < 0:
             raise ConfigError(f"mixup_alpha must be >= 0 (0 = off), not {self.mixup_alpha}.")
+        if not 0.0 <= self.spec_mask < 0.5:
+            raise ConfigError(f"spec_mask must be within 0 (off) and 0.5, not {self.spec_mask}.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

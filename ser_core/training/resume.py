@@ -67,6 +67,9 @@ def clear(directory: Path | None) -> None:
 FIT_FIELDS = ("best_state", "best_epoch", "history", "stop_reason", "abandoned", "normalization")
 
 
+GENERATORS = ("gen", "aug_gen", "mix_gen", "mask_gen")
+
+
 def state_of(key: str, epoch: int, finished: bool, st) -> dict[str, Any]:
     """Everything a fold (``st``: the trainer's ``_FitState``) needs to continue after ``epoch``."""
     return {"key": key, "epoch": epoch, "finished": finished, "model": st.model.state_dict(),
@@ -74,7 +77,7 @@ def state_of(key: str, epoch: int, finished: bool, st) -> dict[str, Any]:
             "scheduler": st.sched.state_dict() if st.sched is not None else None,
             "stopper": dict(st.stopper.__dict__),
             "rules": dict(st.rules.__dict__) if st.rules is not None else None,
-            "generators": {n: getattr(st, n).get_state() for n in ("gen", "aug_gen", "mix_gen")},
+            "generators": {n: getattr(st, n).get_state() for n in GENERATORS},
             "np_rng": st.mix_rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
             **{f: getattr(st, f) for f in FIT_FIELDS}}
 
@@ -88,8 +91,9 @@ def restore(saved: dict[str, Any], st) -> int:
     st.stopper.__dict__.update(saved["stopper"])
     if st.rules is not None and saved.get("rules") is not None:
         st.rules.__dict__.update(saved["rules"])
-    for n in ("gen", "aug_gen", "mix_gen"):
-        getattr(st, n).set_state(saved["generators"][n])
+    for n in GENERATORS:
+        if n in saved["generators"]:  # a state saved before spec_mask existed has no mask_gen
+            getattr(st, n).set_state(saved["generators"][n])
     st.mix_rng.bit_generator.state = saved["np_rng"]
     torch.set_rng_state(saved["torch_rng"])  # dropout
     for f in FIT_FIELDS:

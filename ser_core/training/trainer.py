@@ -11,8 +11,9 @@ What it does, per fold (``Trainer.fit``):
   lives on the training device; features are computed on the device in batches
   (:mod:`ser_core.checkpoint.inputs`) and cached for the whole run when the training batch
   needs no augmentation (validation/test features are always cached);
-* on-the-fly augmentation (``recipe.augment``) touches training batches only, and so does
-  mixup (``recipe.mixup_alpha``, on the features after normalisation; :func:`mixup_batch`);
+* on-the-fly augmentation (``recipe.augment``) touches training batches only, and so do
+  SpecAugment's masks (``recipe.spec_mask``; :func:`spec_mask_batch`) and mixup
+  (``recipe.mixup_alpha``; :func:`mixup_batch`), both on the features after normalisation;
 * class imbalance: ``recipe.balance`` = ``weighted_loss`` (cross-entropy weighted by
   ``n / (K · n_c)`` over the training segments) or ``sampler`` (segments drawn with
   probability ∝ 1 / n_c) or ``none``;
@@ -66,7 +67,7 @@ from ser_core.training.datasets import SegmentBank
 from ser_core.training.distributed import DistInfo
 from ser_core.training.metrics import classification_metrics
 from ser_core.training.optimization import (TrainModule, build_optimizer, build_scheduler,
-                                            class_weights, mixup_batch)
+                                            class_weights, mixup_batch, spec_mask_batch)
 from ser_core.training.progress import Progress
 from ser_core.training.recipes import Recipe
 from ser_core.training.stopping import EarlyStopping, Seed002Rules
@@ -369,6 +370,7 @@ class Trainer:
             seg_y=seg_y, gen=torch.Generator().manual_seed(fold_seed),
             aug_gen=torch.Generator().manual_seed(fold_seed + 7919),
             mix_gen=torch.Generator().manual_seed(fold_seed + 104729),
+            mask_gen=torch.Generator().manual_seed(fold_seed + 130363),
             mix_rng=np.random.default_rng(fold_seed + 104729),
             best_state=copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()}))
 
@@ -387,6 +389,8 @@ class Trainer:
         for step, idx in enumerate(batches, 1):
             x = fz.apply_normalization(self.features(idx, st.aug_gen), st.normalization)
             y = self.bank.seg_y(idx).to(self.device)
+            if r.spec_mask > 0:
+                x = spec_mask_batch(x, r.spec_mask, st.mask_gen)
             if r.mixup_alpha > 0:
                 x, y_mix, lam = mixup_batch(x, y, r.mixup_alpha, st.mix_rng, st.mix_gen)
             else:
@@ -476,6 +480,7 @@ class _FitState:
     aug_gen: torch.Generator
     mix_gen: torch.Generator
     mix_rng: np.random.Generator
+    mask_gen: torch.Generator
     best_state: dict
     best_epoch: int = 0
     history: list = field(default_factory=list)

@@ -159,6 +159,40 @@ def test_mixup_trains_and_changes_the_training_loss(synthetic_bank):
     assert tr.recipe.to_dict()["mixup_alpha"] == 0.5  # recorded with the run's recipe
 
 
+def test_spec_mask_sets_bands_and_stretches_to_the_example_mean():
+    x = torch.randn(64, 2, 40, 100, generator=torch.Generator().manual_seed(1)) + 3.0
+    out = trainer_mod.spec_mask_batch(x, 0.2, torch.Generator().manual_seed(0))
+    again = trainer_mod.spec_mask_batch(x, 0.2, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, again)  # the run's generator makes it repeatable
+    changed = out != x
+    assert changed.any() and torch.equal(changed[:, 0], changed[:, 1])  # one mask for all channels
+    for i in range(len(x)):
+        rows, cols = changed[i, 0].all(dim=1), changed[i, 0].all(dim=0)  # masked bands / frames
+        # every changed value lies in a masked band or stretch: up to 2 x 20 % of each axis
+        assert torch.equal(changed[i, 0], rows[:, None] | cols[None, :])
+        assert int(rows.sum()) <= 2 * 8 and int(cols.sum()) <= 2 * 20
+        torch.testing.assert_close(out[i, :, changed[i, 0]], x[i].mean().expand(2, int(changed[i, 0].sum())))
+    assert 0.02 < changed.float().mean() < 0.45
+    wave, frames = torch.randn(4, 1, 16000), torch.randn(4, 39, 50)
+    got = trainer_mod.spec_mask_batch({"w": wave, "f": frames, "m": x[:4]}, 0.2, torch.Generator())
+    assert got["w"] is wave and got["f"] is frames and (got["m"] != x[:4]).any()
+
+
+def test_spec_mask_trains_and_is_recorded(synthetic_bank):
+    from ser_core.errors import ConfigError
+    from ser_core.training.recipes import recipe_for
+
+    bank, spec = synthetic_bank("glam")
+    plain = make_trainer(bank, spec, epochs=1).fit(0, TRAIN, VAL)
+    tr = make_trainer(bank, spec, epochs=1, spec_mask=0.2)
+    masked = tr.fit(0, TRAIN, VAL)
+    assert np.isfinite(masked.history[0]["train_loss"])
+    assert masked.history[0]["train_loss"] != plain.history[0]["train_loss"]
+    assert tr.recipe.to_dict()["spec_mask"] == 0.2
+    with pytest.raises(ConfigError, match="spec_mask"):
+        recipe_for("glam", spec_mask=0.7)
+
+
 def test_mixup_refused_for_a_model_with_its_own_loss(synthetic_bank):
     from ser_core.errors import ConfigError
 

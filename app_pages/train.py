@@ -68,6 +68,34 @@ with st.container(border=True):
         new_head = e2.checkbox("New classifier head", key="t_newhead",
                                help="Needed when the label set differs from the checkpoint's.")
     device = e3.selectbox("Device", ["auto", "cpu", "cuda"], key="t_device")
+    with st.expander("Input and augmentation (defaults: as the shipped checkpoints were trained)"):
+        i1, i2, i3 = st.columns(3)
+        vad_trim = i1.checkbox("Speech only", value=True, key="t_vad",
+                               help="Cut every clip to its speech with voice activity detection, "
+                                    "as Classify, Live and predict do.")
+        augment_room = i2.checkbox("Room and microphone augmentation", key="t_room",
+                                   help="Noise, reverberation, gain and band limits on training "
+                                        "clips. Features are then computed afresh for every batch, "
+                                        "so an epoch takes several times longer on a CPU.")
+        spec_mask = i3.slider("SpecAugment masks (share of each axis)", 0.0, 0.3, 0.0, 0.05,
+                              key="t_specmask",
+                              help="Two frequency and two time masks per training example, each "
+                                   "up to this share of the axis; 0 = off.")
+        lowpass = gain_normalize = center_time = False
+        if kind != "finetune":
+            lowpass = i1.checkbox(f"Band-limit to {TF.LOWPASS_HZ / 1000:g} kHz", value=True, key="t_lowpass",
+                                  help="RAVDESS and Emo-DB here have nothing above 5.5 kHz; a "
+                                       "microphone has. The filter makes both look alike.")
+            gain_normalize = i2.checkbox("Normalise the level", value=True, key="t_gain",
+                                         help="Every segment at the same level, so that a loud "
+                                              "corpus or microphone is not a cue.")
+            center_time = i3.checkbox("Centre each segment's features", key="t_center",
+                                      help="Subtract every feature bin's mean over the segment "
+                                           "(per-utterance mean normalisation): removes a steady "
+                                           "microphone or room colouring. It helped glam and "
+                                           "squirtlenet_small on corpora they never heard.")
+        else:
+            i1.caption("A fine-tuned checkpoint keeps the feature settings it was trained with.")
     roots = {}
     cols = st.columns(max(1, len(corpora)))
     for col, c in zip(cols, corpora):
@@ -79,7 +107,9 @@ if submitted:
                           labels=labels, model=model, checkpoint=ckpts.get(checkpoint, ""),
                           protocol=protocol, folds=int(folds), epochs=int(epochs) or None,
                           max_speakers=int(max_speakers) or None, device=device,
-                          unfreeze_last=unfreeze, new_head=new_head, test_corpora=test_corpora)
+                          unfreeze_last=unfreeze, new_head=new_head, test_corpora=test_corpora,
+                          vad_trim=vad_trim, lowpass=lowpass, gain_normalize=gain_normalize,
+                          center_time=center_time, augment_room=augment_room, spec_mask=spec_mask)
     if not corpora:
         st.error("Choose at least one corpus.")
     elif not all(req.roots):

@@ -10,6 +10,9 @@ from typing import Any
 
 from ser_core.jobs.params import JobParams
 
+#: The shipped checkpoints' band limit (README, "Checkpoints").
+LOWPASS_HZ = 5500.0
+
 JOB_TYPES = {
     "Cross-validation": "cv",
     "Cross-corpus (train A, test B)": "train",
@@ -33,6 +36,13 @@ class TrainRequest:
     unfreeze_last: int | None = None      # fine-tuning: the last k layer groups
     new_head: bool = False
     test_corpora: list[str] = field(default_factory=list)
+    # the input path and augmentation (defaults: the shipped checkpoints' input path)
+    vad_trim: bool = True                 # speech only, as predict and the app cut a clip
+    lowpass: bool = True                  # band-limit to LOWPASS_HZ (not for fine-tuning:
+    gain_normalize: bool = True           # a checkpoint keeps its own feature settings)
+    center_time: bool = False
+    augment_room: bool = False
+    spec_mask: float = 0.0
 
     def kind(self) -> str:
         return JOB_TYPES[self.job_type]
@@ -52,7 +62,25 @@ class TrainRequest:
             max_speakers=int(self.max_speakers) if self.max_speakers else None,
             device=None if self.device == "auto" else self.device,
             unfreeze_last=int(self.unfreeze_last) if finetune and self.unfreeze_last else None,
-            new_head=finetune and self.new_head)
+            new_head=finetune and self.new_head, options=self.input_options())
+
+    def input_options(self) -> tuple[str, ...]:
+        """The command's options for the input path and augmentation. Feature settings are
+        for new models only: a fine-tuned checkpoint keeps the features it was trained on."""
+        opts: list[str] = []
+        if self.vad_trim:
+            opts.append("--vad-trim")
+        if self.augment_room:
+            opts += ["--augment", "room"]
+        if self.spec_mask:
+            opts += ["--set", f"spec_mask={float(self.spec_mask):g}"]
+        if self.kind() != "finetune":
+            for on, setting in ((self.lowpass, f"lowpass_hz={LOWPASS_HZ:g}"),
+                                (self.gain_normalize, "gain_normalize=true"),
+                                (self.center_time, "center_time=true")):
+                if on:
+                    opts += ["--feature-set", setting]
+        return tuple(opts)
 
 
 def default_root(data_root: str, corpus: str) -> str:

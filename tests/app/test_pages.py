@@ -231,6 +231,7 @@ def test_train_submit_and_cancel_a_job(app, app_env, tiny_emodb):
     at.selectbox(key="t_model").set_value("glam")
     at.multiselect(key="t_corpora").set_value(["emodb"])
     at.number_input(key="t_epochs").set_value(1)
+    at.checkbox(key="t_center").check()
     at.run()
     at.text_input(key="t_root_emodb").set_value(str(tiny_emodb))
     at.button(key="t_submit").click().run()
@@ -239,6 +240,9 @@ def test_train_submit_and_cancel_a_job(app, app_env, tiny_emodb):
     (job,) = jobs.list_jobs()
     assert job.kind == "cv" and "--model" in job.argv and "glam" in job.argv
     assert str(tiny_emodb) in job.argv and "--epochs" in job.argv, " ".join(job.argv)
+    # the input path as shipped unless changed ("Input and augmentation"), and centring asked for
+    assert "--vad-trim" in job.argv and "lowpass_hz=5500" in job.argv and "gain_normalize=true" in job.argv
+    assert "center_time=true" in job.argv and "--augment" not in job.argv, " ".join(job.argv)
     table = at.dataframe[0].value
     assert list(table["id"]) == [job.id]
     cancel = [b for b in at.button if b.key == f"t_cancel_{job.id}"]

@@ -138,6 +138,19 @@ def monitor() -> None:
         st.error(str(exc), icon=":material/error:")
 
 
+def _resume(job_id: int) -> None:
+    """The Resume button's callback (it runs before the rerun, so it may select the new job)."""
+    try:
+        require_token(st.session_state.get("_admin_token"), "resume a job")
+        new = jobs.resume(job_id, restrict_paths=True)
+    except SerError as exc:
+        st.session_state["t_resumed"] = ("error", str(exc))
+        return
+    st.session_state["t_job"] = st.session_state["t_watch"] = new.id
+    st.session_state["t_resumed"] = ("ok", f"Job {new.id} queued: it resumes job {job_id} "
+                                           f"(`python -m ser_core {' '.join(new.command)}`).")
+
+
 def _monitor() -> None:
     all_jobs = jobs.list_jobs(limit=30)
     if not all_jobs:
@@ -174,6 +187,13 @@ def _monitor() -> None:
             st.toast(f"Job {job.id}: {job.status}")
         except SerError as exc:
             st.error(str(exc), icon=":material/error:")
+    if job.status in ("failed", "cancelled"):
+        st.button("Resume this job", key=f"t_resume_{job.id}", icon=":material/replay:",
+                  on_click=_resume, args=(job.id,),
+                  help="Queue the same command into the same output folder: a training run "
+                       "continues after its last completed epoch (finished folds are kept).")
+    if said := st.session_state.pop("t_resumed", None):
+        (st.error if said[0] == "error" else st.success)(said[1])
     records = jobs.progress_history(job.id)
     cur = TF.curves(records)
     charts = [(cur["steps"], "training loss within epochs (running mean)", "loss", "t_steps"),

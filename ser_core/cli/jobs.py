@@ -4,6 +4,8 @@
     jobs list [--json] [--status S]          jobs, newest first, with progress
     jobs show ID [--json]                    one job in full
     jobs cancel ID                           stop a queued or running job (its process group)
+    jobs resume ID                           queue a failed or cancelled job again (same output
+                                             folder: training continues after its last epoch)
     jobs logs ID [--follow] [--tail BYTES]   the job's output
     jobs wait ID [--timeout S]               block until it finishes (exit 0 when it succeeded)
     jobs checkpoints [--json]                checkpoints written by succeeded training jobs
@@ -57,6 +59,11 @@ def register(sub) -> None:
     a.add_argument("id", type=int)
     a.add_argument("--grace", type=float, default=10.0, metavar="S",
                    help="seconds between SIGTERM and SIGKILL (default 10)")
+
+    a = action("resume", _resume, "queue a failed or cancelled job's command again, into its output "
+                                  "folder (a training run continues after its last completed epoch)")
+    a.add_argument("id", type=int)
+    a.add_argument("--no-worker", action="store_true", help="do not start a worker if none runs")
 
     a = action("logs", _logs, "print a job's output")
     a.add_argument("id", type=int)
@@ -222,6 +229,16 @@ def _cancel(args) -> int:
         print(f"job {job.id} had already finished ({job.status})")
     else:
         print(f"job {job.id}: {job.status} ({job.exit_reason})")
+    return 0
+
+
+def _resume(args) -> int:
+    from ser_core.jobs import resume
+
+    job = resume(args.id, args.runs, start_worker=not args.no_worker)
+    print(job.id)
+    print(f"queued job {job.id} (resumes job {args.id}): python -m ser_core {' '.join(job.command)}",
+          file=sys.stderr)
     return 0
 
 

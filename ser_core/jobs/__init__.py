@@ -25,6 +25,7 @@ from ser_core.jobs.api import (  # noqa: F401
     list_jobs,
     progress_history,
     read_log,
+    resume,
     submit,
     wait,
     worker_info,

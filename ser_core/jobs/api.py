@@ -107,6 +107,36 @@ def cancel(job_id: int, runs_dir: PathLike | None = None, grace_s: float = 10.0)
     return store.get(job_id)
 
 
+def resume(job_id: int, runs_dir: PathLike | None = None, *, start_worker: bool = True,
+           restrict_paths: bool = False) -> Job:
+    """Queue a failed or cancelled job's command again, into the same output folder, and
+    return the new :class:`Job`.
+
+    A training, cross-validation or fine-tuning command that finds its stopped run there
+    continues after its last completed epoch (and skips its finished folds:
+    :mod:`ser_core.training.resume`); another kind simply runs again. Queued, running and
+    succeeded jobs are refused with a sentence, and so is a job whose output folder another
+    queued or running job now writes to. ``restrict_paths`` as in :func:`submit`.
+    """
+    store = Store(runs_dir)
+    reconcile(store)
+    old = store.get(job_id)
+    if not old.finished:
+        raise JobError(f"Job {job_id} is {old.status}; only a failed or cancelled job can be resumed.")
+    if old.status == SUCCEEDED:
+        raise JobError(f"Job {job_id} succeeded; there is nothing left to resume.")
+    if restrict_paths:
+        from ser_core.sandbox import check_job_paths
+
+        check_job_paths(old.argv)
+    out = (old.out_dir, old.progress_path)
+    new = store.insert(old.kind, list(old.argv), lambda _id: list(old.command), old.cwd,
+                       dict(old.env), old.gpus, lambda _id: out)
+    if start_worker:
+        ensure_worker(store.runs_dir)
+    return new
+
+
 def read_log(job_id: int, runs_dir: PathLike | None = None, tail_bytes: int | None = None) -> str:
     """The job's log (stdout + stderr of its command, with the supervisor's notes); with
     ``tail_bytes``, only about that much of its end."""
@@ -200,5 +230,5 @@ def wait(job_id: int, runs_dir: PathLike | None = None, timeout_s: float | None 
         time.sleep(poll_s)
 
 
-__all__ = ["submit", "list_jobs", "get_job", "cancel", "read_log", "follow_log", "progress_history",
+__all__ = ["submit", "list_jobs", "get_job", "cancel", "resume", "read_log", "follow_log", "progress_history",
            "list_finished_checkpoints", "worker_info", "wait", "Job", "JobError"]

@@ -253,6 +253,28 @@ def test_train_submit_and_cancel_a_job(app, app_env, tiny_emodb):
     assert final.finished
 
 
+def test_train_resume_a_cancelled_job(app, app_env, tmp_path):
+    from ser_core.jobs import api as jobs
+    from ser_core.jobs.params import JobParams
+
+    out = tmp_path / "selftest_out"
+    job = jobs.submit(JobParams("selftest", out=str(out), options=("--seconds", "0")),
+                      start_worker=False)
+    jobs.cancel(job.id)
+    at = app.run()
+    at.switch_page("app_pages/train.py").run()
+    no_exception(at)
+    assert not [b for b in at.button if b.key == f"t_cancel_{job.id}"]
+    at.button(key=f"t_resume_{job.id}").click().run()
+    no_exception(at)
+    assert any(f"resumes job {job.id}" in s.value for s in at.success), [e.value for e in at.error]
+    again = jobs.list_jobs()[0]
+    assert again.id != job.id and again.command == job.command and again.out_dir == str(out)
+    assert at.selectbox(key="t_watch").value == again.id
+    assert jobs.wait(again.id, timeout_s=60).status == "succeeded"
+    assert (out / "selftest.json").is_file()
+
+
 def test_train_bad_submission_is_explained(app, app_env):
     at = app.run()
     at.switch_page("app_pages/train.py").run()

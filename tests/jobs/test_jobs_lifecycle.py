@@ -102,6 +102,24 @@ def test_cancel_queued_job_never_starts(runs):
     assert jobs.get_job(second.id).started_at is None
 
 
+def test_resume_queues_the_same_command_into_the_same_folder(runs):
+    job = submit("selftest", ["--seconds", "0", "--steps", "2"], runs, start_worker=False)
+    with pytest.raises(jobs.JobError, match=r"is queued; only a failed or cancelled job"):
+        jobs.resume(job.id, runs, start_worker=False)
+    assert jobs.cancel(job.id, runs).status == "cancelled"
+    again = jobs.resume(job.id, runs, start_worker=False)
+    assert again.id != job.id and again.status == "queued"
+    assert (again.kind, again.command, again.argv) == (job.kind, job.command, job.argv)
+    assert again.out_dir == job.out_dir == str(runs.resolve() / "jobs" / str(job.id) / "out")
+    with pytest.raises(jobs.JobError, match=rf"Job {again.id} \(queued or running\) already writes to"):
+        jobs.resume(job.id, runs, start_worker=False)  # one live job per output folder
+    done = jobs.wait(jobs.list_jobs(runs)[0].id, timeout_s=30)  # list_jobs starts a worker
+    assert done.id == again.id and done.status == "succeeded", done.exit_reason
+    assert json.loads((Path(job.out_dir) / "selftest.json").read_text())["steps"] == 2
+    with pytest.raises(jobs.JobError, match=r"succeeded; there is nothing left to resume"):
+        jobs.resume(again.id, runs, start_worker=False)
+
+
 def test_killed_command_is_marked_failed_with_the_signal(runs):
     job = submit("selftest", ["--seconds", "120", "--steps", "120"], runs)
     job = _running_with(job.id, "pid", runs)

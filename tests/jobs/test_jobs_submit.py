@@ -83,6 +83,10 @@ def test_cli_refuses_bad_parameters_with_one_error_line(runs):
     assert r.returncode == 2 and r.stderr.startswith("error: There is no job 42")
 
 
+def shown_out(runs, job_id: int) -> str:
+    return json.loads(_cli("show", str(job_id), "--json", runs=runs).stdout)["out_dir"]
+
+
 @pytest.mark.slow
 def test_cli_round_trip(runs):
     r = _cli("submit", "selftest", "--", "--seconds", "0.5", "--steps", "2", runs=runs)
@@ -107,6 +111,16 @@ def test_cli_round_trip(runs):
     r = _cli("cancel", r.stdout.strip(), runs=runs)
     # queued or already running when the cancel arrives: either way it says it was cancelled
     assert re.search(r": cancelled \(cancelled (by user|before it started)", r.stdout), r.stdout
+    cancelled = int(r.stdout.split(":")[0].split()[-1])
+    r = _cli("resume", str(job_id), runs=runs)
+    assert r.returncode == 2 and r.stderr.strip() == (f"error: Job {job_id} succeeded; there is "
+                                                      "nothing left to resume.")
+    r = _cli("resume", str(cancelled), "--no-worker", runs=runs)
+    assert r.returncode == 0 and f"(resumes job {cancelled})" in r.stderr, r.stderr
+    again = json.loads(_cli("show", r.stdout.strip(), "--json", runs=runs).stdout)
+    # queued, or running where the worker of the jobs above is still there
+    assert again["status"] in ("queued", "running") and again["out_dir"] == shown_out(runs, cancelled)
+    _cli("cancel", str(again["id"]), runs=runs)
 
 
 def test_typed_job_is_validated_like_a_command_line_and_runs_that_command(runs, tmp_path):

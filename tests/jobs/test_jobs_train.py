@@ -4,6 +4,8 @@ whose checkpoint is listed as soon as it finishes, and cancelling a training run
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -84,6 +86,26 @@ def test_cancel_a_running_train_job(runs, emodb_root):
     if run_json is not None and run_json.is_file():
         assert json.loads(run_json.read_text())["status"] == "cancelled"
     assert jobs.list_finished_checkpoints(runs) == []
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+def test_a_killed_train_job_resumes_after_its_last_completed_epoch(runs, emodb_root):
+    loud = [a for a in TINY if a != "--quiet"]  # the log says where the run resumed
+    job = submit("train", [*loud, "--epochs", "4", "--patience", "0", "--root", str(emodb_root)], runs)
+    job = wait_for(lambda: (j := jobs.get_job(job.id)).progress.get("event") == "epoch_end" and j,
+                   300, poll_s=0.1, what="the first epoch's end")
+    os.kill(job.child_pid, signal.SIGKILL)  # what the OOM killer or a power cut does
+    failed = jobs.wait(job.id, timeout_s=30)
+    assert failed.status == "failed", failed.exit_reason
+    again = jobs.resume(job.id, runs)
+    done = jobs.wait(again.id, timeout_s=300)
+    assert done.status == "succeeded", jobs.read_log(again.id, tail_bytes=3000)
+    assert done.out_dir == failed.out_dir and done.checkpoint
+    log = jobs.read_log(again.id)
+    resumed = re.search(r"resumed after epoch (\d+)", log)
+    assert resumed and int(resumed.group(1)) >= 1, log[-3000:]
+    assert jobs.list_finished_checkpoints(runs)[0]["job_id"] == again.id
 
 
 @pytest.mark.skipif("evaluate" not in available_kinds(), reason="no evaluate command")

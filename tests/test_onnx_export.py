@@ -158,3 +158,22 @@ def test_shipped_models_onnxruntime_matches_torch_on_real_speech(tmp_path, monke
             assert a.top == b.top, f"{a.name} on {clip.name}: {a.top} vs {b.top}"
             diff = float(np.abs(np.array(a.probs) - np.array(b.probs)).max())
             assert diff <= 1e-3, f"{a.name} on {clip.name}: probabilities differ by {diff:.2e}"
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not SHIPPED, reason="no checkpoints shipped in checkpoints/")
+def test_int8_probe_quantises_a_shipped_model_and_compares_it_with_float32(tmp_path):
+    """scripts/probe_int8.py (README "Speed"): both quantisation formats of one shipped model,
+    timed and compared with the float32 graph on real clips; small sizes, so only its shape."""
+    _real_clips(1)  # skips without the corpora
+    env = {**os.environ, "SER_ONNX_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "probe_int8.py"), "--data", str(DATA_ROOT),
+                          "--models", "squirtlenet_small", "--calib", "2", "--clips", "2", "--repeats", "1"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split() for line in out.stdout.splitlines() if line.startswith("squirtlenet_small")]
+    assert [r[1] for r in rows] == ["QDQ", "QOperator"]
+    for r in rows:
+        fp32, int8, agree = float(r[2]), float(r[3]), float(r[5].rstrip("%"))
+        assert fp32 > 0 and int8 > 0 and 0 <= agree <= 100
+    assert "test clips" in out.stdout.splitlines()[0]

@@ -29,7 +29,8 @@ def run_selftest(out: str | Path, seconds: float = 5.0, steps: int = 10, exit_co
     if ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     start = {"event": "start", "kind": "selftest", "pid": os.getpid(), "pgid": os.getpgid(0),
-             "steps": steps, "epochs": 1, "time": time.time()}
+             "steps": steps, "epochs": 1, "time": time.time(),
+             "threads": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
     child = None
     if spawn_child:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])

@@ -22,6 +22,7 @@ from jobs_helpers import REPO, stop_worker, submit, wait_for
 from ser_core import jobs
 from ser_core.jobs.procs import group_members, is_alive
 from ser_core.jobs.store import Store
+from ser_core.jobs.worker import THREAD_VARS, cpu_thread_env
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux /proc needed")]
@@ -204,13 +205,27 @@ def test_two_jobs_run_in_order(runs):
     assert a.finished_at <= b.started_at
 
 
-def test_concurrency_two_runs_two_at_once(runs, monkeypatch):
+def test_concurrency_two_runs_two_at_once_each_on_its_share_of_the_cores(runs, monkeypatch):
     monkeypatch.setenv("SER_JOBS_CONCURRENCY", "2")
+    for var in THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
     a = submit("selftest", ["--seconds", "3", "--steps", "3"], runs)
     b = submit("selftest", ["--seconds", "3", "--steps", "3"], runs)
     a, b = jobs.wait(a.id, timeout_s=30), jobs.wait(b.id, timeout_s=30)
     assert a.status == b.status == "succeeded"
     assert b.started_at < a.finished_at  # they overlapped
+    share = str(max(1, (os.cpu_count() or 1) // 2))
+    for job in (a, b):  # the selftest records the thread settings it was started with
+        start = json.loads((Path(job.out_dir) / "progress.jsonl").read_text().splitlines()[0])
+        assert start["threads"] == {v: share for v in THREAD_VARS}
+
+
+def test_cpu_thread_share_only_when_jobs_share_the_cpu_and_never_over_a_set_value():
+    assert cpu_thread_env(1, {}, cpus=16) == {}
+    assert cpu_thread_env(2, {}, cpus=2) == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    assert cpu_thread_env(3, {}, cpus=16) == {"OMP_NUM_THREADS": "5", "MKL_NUM_THREADS": "5"}
+    assert cpu_thread_env(4, {}, cpus=2) == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    assert cpu_thread_env(2, {"OMP_NUM_THREADS": "2"}, cpus=2) == {"MKL_NUM_THREADS": "1"}
 
 
 def test_one_job_per_gpu_each_told_its_gpu(runs, monkeypatch):

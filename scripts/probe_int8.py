@@ -7,8 +7,9 @@ quantised with onnxruntime's static quantisation (int8 weights per channel, uint
 activations, calibrated on the prepared features of ``--calib`` EMOVO clips), in both of
 onnxruntime's formats (QDQ and QOperator). Then, on ``--clips`` other clips of every corpus
 in ``--data``, the int8 graph's top class is compared with the float32 graph's (clip =
-argmax of the mean of its segments' logits), and one 3 s clip's prepared batch is timed on
-both graphs (warm medians, alternating blocks, ``--threads``). Prints one line per model and
+argmax of the mean of its segments' logits), and the prepared batch of the 3 s speech-like
+clip that ``scripts/bench_onnx.py`` times is timed on both graphs (warm medians, alternating
+blocks, ``--threads``). Prints one line per model and
 format. Not a test: it answers whether int8 belongs in the export (it would have to keep the
 export's parity promise: same top class on every clip).
 """
@@ -21,7 +22,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from scripts.bench_onnx import clip_audio, timed  # noqa: E402
 
 DEFAULT_MODELS = ["glam", "glam_plus", "acrnn_small", "squirtlenet_small", "dual_dslstm"]
 
@@ -43,26 +45,24 @@ def pick(files: list[Path], n: int, seed: int) -> list[Path]:
     return [files[i] for i in rng.choice(len(files), min(n, len(files)), replace=False)]
 
 
-def feeds_of(model, export, path: Path) -> dict[str, np.ndarray]:
-    from ser_core.audio import load_audio
-    from ser_core.features.segments import segment_waveform
+def feeds_of(model, export, audio) -> dict[str, np.ndarray]:
+    """The graph's inputs for a clip: the model's segments and features, as the service has them
+    (no voice activity trimming: both graphs see the same input, which is all that is compared)."""
+    from ser_core.audio import load_audio, resample
+    from ser_core.backends import _numpy
+    from ser_core.checkpoint.inputs import segment_for_model
 
-    audio = load_audio(path, target_sr=model.sample_rate)
-    segs = segment_waveform(audio.waveform, model.sample_rate, model.spec.segment_s, model.spec.hop_s)
+    if isinstance(audio, Path):
+        audio = load_audio(audio, target_sr=model.sample_rate)
+    wave = resample(audio.waveform, audio.sample_rate, model.sample_rate)
     with torch.inference_mode():
-        x = model.prepare(segs)
+        x = model.prepare(segment_for_model(model.meta, wave))
     items = x if isinstance(x, dict) else {export.input_names[0]: x}
-    return {n: items[n].float().contiguous().numpy() for n in export.input_names}
+    return {n: _numpy(items[n]) for n in export.input_names}
 
 
 def median_ms(fn, repeats: int) -> float:
-    fn()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(out)
+    return 1000 * statistics.median(timed(fn, repeats))
 
 
 def main() -> int:
@@ -100,10 +100,11 @@ def main() -> int:
         if m.name not in args.models:
             continue
         export = cached_export(m.path)
+        calib = [feeds_of(m, export, p) for p in calib_paths]
 
         class Reader(CalibrationDataReader):
             def __init__(self):
-                self.items = iter([feeds_of(m, export, p) for p in calib_paths])
+                self.items = iter(calib)
 
             def get_next(self):
                 return next(self.items, None)
@@ -111,7 +112,7 @@ def main() -> int:
         fp32 = _session(export.path, args.threads)
         test = [feeds_of(m, export, p) for p in test_paths]
         ref = [fp32.run(None, f)[0].mean(axis=0).argmax() for f in test]
-        three = feeds_of(m, export, test_paths[0])
+        three = feeds_of(m, export, clip_audio(None))
         pre = tmp / f"{m.name}_pre.onnx"  # onnxruntime's recommended pre-processing
         try:
             quant_pre_process(str(export.path), str(pre))

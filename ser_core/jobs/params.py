@@ -185,6 +185,11 @@ def _check_corpora(names: tuple[str, ...], roots: tuple[str, ...], cwd: Path) ->
         raise JobError(f"The {name or 'corpus'} folder {path} does not exist (or is not a folder).")
 
 
+#: The variables that size a CPU job's thread pools (torch's OpenMP and MKL); the worker sets
+#: them when jobs share the CPU (``worker.cpu_thread_env``).
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def job_env() -> dict[str, str]:
     """Environment every job gets on top of the worker's: unbuffered output (logs stream)
     and ``ser_core`` importable whatever the job's working folder."""

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from ser_core.jobs.params import THREAD_VARS
+
 
 def run_selftest(out: str | Path, seconds: float = 5.0, steps: int = 10, exit_code: int = 0,
                  spawn_child: bool = False, cuda_mb: int = 0, ignore_sigterm: bool = False) -> int:
@@ -30,7 +32,7 @@ def run_selftest(out: str | Path, seconds: float = 5.0, steps: int = 10, exit_co
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     start = {"event": "start", "kind": "selftest", "pid": os.getpid(), "pgid": os.getpgid(0),
              "steps": steps, "epochs": 1, "time": time.time(),
-             "threads": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
+             "threads": {v: os.environ.get(v) for v in THREAD_VARS}}
     child = None
     if spawn_child:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from ser_core.jobs.params import job_env
+from ser_core.jobs.params import THREAD_VARS, job_env
 from ser_core.jobs.procs import gpu_ids, group_members, is_alive, process_start, signal_group
 from ser_core.jobs.store import FAILED, QUEUED, RUNNING, Job, Store
 
@@ -53,10 +53,6 @@ def default_concurrency(gpus: list[str]) -> int:
     return max(1, len(gpus))
 
 
-#: The variables that size a CPU job's thread pools (torch's OpenMP and MKL).
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
 def cpu_thread_env(concurrency: int, environ: dict[str, str] | None = None,
                    cpus: int | None = None) -> dict[str, str]:
     """Thread settings for a CPU job when ``concurrency`` jobs share this machine's cores.
@@ -65,9 +61,9 @@ def cpu_thread_env(concurrency: int, environ: dict[str, str] | None = None,
     other. Measured on 2 cores with a small LSTM (``cnn_bilstm``, 26 segments): two jobs at
     once took 1.9-2.0 s per epoch with 2 threads each and 0.8-0.9 s with one; one job beside
     a busy single-thread process took 72 s with 2 threads and 1.1 s with one. So each of
-    ``concurrency`` CPU jobs gets its share of the cores. Nothing
-    is set for one job at a time, or where the worker's environment already sets a variable
-    (a job's own ``env`` is applied after this and wins too)."""
+    ``concurrency`` CPU jobs gets its share of the cores. Nothing is set for one job at a
+    time, or where the worker's environment already sets a variable (a job's own ``env`` is
+    applied after this and wins too)."""
     environ = os.environ if environ is None else environ
     if concurrency <= 1:
         return {}

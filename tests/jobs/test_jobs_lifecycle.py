@@ -22,7 +22,8 @@ from jobs_helpers import REPO, stop_worker, submit, wait_for
 from ser_core import jobs
 from ser_core.jobs.procs import group_members, is_alive
 from ser_core.jobs.store import Store
-from ser_core.jobs.worker import THREAD_VARS, cpu_thread_env
+from ser_core.jobs.params import THREAD_VARS
+from ser_core.jobs.worker import cpu_thread_env
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux /proc needed")]

@@ -118,10 +118,22 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu"):
 
 
 def find_checkpoints(root: str | Path) -> list[Path]:
-    """Every checkpoint directory under ``root`` (sorted), skipping temporary ones."""
+    """Every checkpoint directory under ``root`` (sorted), skipping hidden (temporary) ones.
+
+    Symlinked folders are followed (a trained run's checkpoint linked into ``checkpoints/`` is
+    found; ``Path.rglob`` skips them before Python 3.13), each real folder once, so a link
+    cycle ends."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = [p.parent for p in root.rglob(CONFIG)
-             if (p.parent / WEIGHTS).is_file() and not any(part.startswith(".") for part in p.parent.relative_to(root).parts)]
+    found, seen = [], set()
+    for here, subdirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:
+            subdirs[:] = []
+            continue
+        seen.add(real)
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        if CONFIG in files and WEIGHTS in files:
+            found.append(Path(here))
     return sorted(found)

@@ -65,3 +65,20 @@ def test_a_config_that_is_not_an_object_is_refused(tmp_path):
     (d / "config.json").write_text("[1, 2]")
     with pytest.raises(CheckpointError, match="no JSON object"):
         read_meta(d)
+
+
+def test_find_checkpoints_follows_symlinked_folders_once_and_skips_hidden_ones(tmp_path):
+    """A trained run's checkpoint linked into ``checkpoints/`` is found (``Path.rglob`` skipped
+    symlinked folders before Python 3.13); a link cycle ends; hidden (temporary) folders are not
+    checkpoints."""
+    from ser_core.checkpoint import find_checkpoints
+    from ser_core.testing import make_tiny_checkpoint
+
+    run = make_tiny_checkpoint(tmp_path / "runs" / "glam" / "checkpoint", "glam")
+    shipped = tmp_path / "checkpoints"
+    make_tiny_checkpoint(shipped / "acrnn", "acrnn")
+    make_tiny_checkpoint(shipped / ".tmp-acrnn", "acrnn")
+    (shipped / "mine").symlink_to(run, target_is_directory=True)
+    (shipped / "loop").symlink_to(shipped, target_is_directory=True)
+    assert find_checkpoints(shipped) == [shipped / "acrnn", shipped / "mine"]
+    assert find_checkpoints(tmp_path / "missing") == []

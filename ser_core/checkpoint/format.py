@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from ser_core.checkpoint.meta import FORMAT_VERSION, CheckpointMeta
 from ser_core.errors import CheckpointError, ConfigError
+from ser_core.fswalk import walk_once
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -126,14 +127,9 @@ def find_checkpoints(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         return []
-    found, seen = [], set()
-    for here, subdirs, files in os.walk(root, followlinks=True):
-        real = os.path.realpath(here)
-        if real in seen:
-            subdirs[:] = []
-            continue
-        seen.add(real)
+    found = []
+    for here, subdirs, files in walk_once(root):
         subdirs[:] = [d for d in subdirs if not d.startswith(".")]
         if CONFIG in files and WEIGHTS in files:
-            found.append(Path(here))
+            found.append(here)
     return sorted(found)

@@ -15,11 +15,12 @@ Identifiers are namespaced by corpus so that several corpora can be mixed safely
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple
+
+from ser_core.fswalk import walk_once
 
 #: File name endings a loader treats as audio (compared case-insensitively). Anything
 #: soundfile decodes; other files (label files, documentation) are not audio and are ignored.
@@ -125,15 +126,7 @@ def iter_audio_files(root: Path, listing: CorpusListing | None = None) -> list[P
     corpus; they are reported in ``listing.skipped`` when a listing is given.
     """
     found = []
-    seen_dirs: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen_dirs:
-            dirnames[:] = []
-            continue
-        seen_dirs.add(real)
-        dirnames.sort()  # deterministic walk: the same path wins when folders are linked twice
-        here = Path(dirpath)
+    for here, _, filenames in walk_once(root):
         hidden_dir = any(part.startswith(".") for part in here.relative_to(root).parts)
         for name in filenames:
             if not is_audio_name(name):

@@ -130,6 +130,6 @@ def find_checkpoints(root: str | Path) -> list[Path]:
     found = []
     for here, subdirs, files in walk_once(root):
         subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-        if CONFIG in files and WEIGHTS in files:
+        if CONFIG in files and (here / WEIGHTS).is_file():  # not a dangling link
             found.append(here)
     return sorted(found)

@@ -39,6 +39,9 @@ def add_protocol_args(p: argparse.ArgumentParser, default: str = "speaker-kfold"
     g.add_argument("--val-speakers", type=int, default=None, metavar="N",
                    help="validation speakers held out of training per fold (default 1 when "
                         "the data has enough speakers)")
+    g.add_argument("--val-per-corpus", action="store_true",
+                   help="leave-one-corpus-out: --val-speakers from each training corpus, not "
+                        "from their pool (as the final fit holds back)")
     g.add_argument("--fold-index", default=None, metavar="I[,J]",
                    help="run only these folds (0-based)")
     g.add_argument("--seed", type=int, default=0, help="seed for splits, init, batches (default 0)")

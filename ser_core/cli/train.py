@@ -41,7 +41,7 @@ def build_options(args):
     return TrainOptions(
         model=args.model, corpora=parse_corpora(args.corpus, args.root), out=args.out,
         labels=A.default_labels(args), protocol=args.protocol, folds=args.folds,
-        val_speakers=args.val_speakers,
+        val_speakers=args.val_speakers, val_per_corpus=args.val_per_corpus,
         test_corpora=[c.strip() for c in (args.test_corpora or "").split(",") if c.strip()],
         seed=args.seed, device=args.device, recipe_overrides=A.recipe_overrides(args),
         model_config=parse_settings(args.model_set, "--model-set"),

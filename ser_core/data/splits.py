@@ -407,9 +407,12 @@ def _restrict_test_classes(fold: Fold, by_uid: Mapping[str, Utterance]) -> Fold:
 
 
 def leave_one_corpus_out(utterances: Sequence[Utterance], *, val_speakers: int = 0, seed: int = 0,
-                         duplicates: Sequence[Sequence[str]] = ()) -> Split:
+                         duplicates: Sequence[Sequence[str]] = (), val_per_corpus: bool = False) -> Split:
     """One fold per corpus: train on the others, test on that corpus (classes the training
-    part has); ``val_speakers`` validation speakers drawn from the training corpora."""
+    part has); ``val_speakers`` validation speakers drawn from the training corpora's pool, or,
+    with ``val_per_corpus``, ``val_speakers`` from *each* training corpus (as :func:`final_fit`
+    holds back, so that early stopping hears every corpus: drawn from the pool, CREMA-D's many
+    speakers would fill most of the validation set)."""
     corpora = sorted({u.corpus for u in utterances})
     if len(corpora) < 2:
         raise ConfigError(f"leave-one-corpus-out needs at least two corpora; the data has "
@@ -420,11 +423,18 @@ def leave_one_corpus_out(utterances: Sequence[Utterance], *, val_speakers: int =
     for corpus in corpora:
         test_spk = [s for s in by if s.split(":", 1)[0] == corpus]
         train_spk = [s for s in by if s.split(":", 1)[0] != corpus]
-        val = _pick_val(train_spk, val_speakers, f"{seed}:loco:{corpus}")
+        if val_per_corpus:
+            val = [v for c in sorted({s.split(":", 1)[0] for s in train_spk})
+                   for v in _pick_val([s for s in train_spk if s.split(":", 1)[0] == c],
+                                      val_speakers, f"{seed}:loco:{corpus}:{c}")]
+        else:
+            val = _pick_val(train_spk, val_speakers, f"{seed}:loco:{corpus}")
         fold = _fold_from_speakers(corpus, by, test_spk, val, duplicates)
         folds.append(_restrict_test_classes(fold, by_uid))
-    return _build("leave-one-corpus-out", {"corpora": corpora, "val_speakers": val_speakers,
-                                           "seed": seed}, folds, duplicates,
+    params = {"corpora": corpora, "val_speakers": val_speakers, "seed": seed}
+    if val_per_corpus:
+        params["val_per_corpus"] = True
+    return _build("leave-one-corpus-out", params, folds, duplicates,
                   note="leave-one-corpus-out: each fold tests one corpus none of its training "
                        "speakers come from.")
 
@@ -537,7 +547,8 @@ def canonical_protocol(name: str) -> str:
 def make_split(utterances: Sequence[Utterance], protocol: str, *, folds: int | None = None, seed: int = 0,
                val_speakers: int | None = None, train_corpora: Sequence[str] | None = None,
                test_corpora: Sequence[str] | None = None, test_fraction: float = 0.2,
-               val_fraction: float = 0.0, duplicates: Sequence[Sequence[str]] | str | None = "detect") -> Split:
+               val_fraction: float = 0.0, duplicates: Sequence[Sequence[str]] | str | None = "detect",
+               val_per_corpus: bool = False) -> Split:
     """Build a split by protocol name (see module docstring).
 
     ``duplicates="detect"`` finds exact-duplicate audio by content
@@ -560,6 +571,9 @@ def make_split(utterances: Sequence[Utterance], protocol: str, *, folds: int | N
     else:
         groups = [list(g) for g in (duplicates or ())]
     vs = 0 if val_speakers is None else int(val_speakers)
+    if val_per_corpus and protocol not in ("leave-one-corpus-out", "final"):
+        raise ConfigError(f"validation speakers per corpus are a leave-one-corpus-out option "
+                          f"(final always holds back per corpus), not one of {protocol}.")
     if protocol == "leave-one-speaker-out":
         return leave_one_speaker_out(utterances, val_speakers=vs, seed=seed, duplicates=groups)
     if protocol == "speaker-kfold":
@@ -574,7 +588,8 @@ def make_split(utterances: Sequence[Utterance], protocol: str, *, folds: int | N
         return cross_corpus(utterances, train_corpora=train_corpora, test_corpora=test_corpora,
                             val_speakers=vs, seed=seed, duplicates=groups)
     if protocol == "leave-one-corpus-out":
-        return leave_one_corpus_out(utterances, val_speakers=vs, seed=seed, duplicates=groups)
+        return leave_one_corpus_out(utterances, val_speakers=vs, seed=seed, duplicates=groups,
+                                    val_per_corpus=val_per_corpus)
     if protocol == "final":
         return final_fit(utterances, val_speakers=1 if val_speakers is None else vs, seed=seed,
                          duplicates=groups)

@@ -72,6 +72,8 @@ class TrainOptions:
     protocol: str = "speaker-kfold"
     folds: int | None = None
     val_speakers: int | None = None
+    #: leave-one-corpus-out: ``val_speakers`` from each training corpus (``--val-per-corpus``)
+    val_per_corpus: bool = False
     test_corpora: list[str] = field(default_factory=list)
     seed: int = 0
     device: str | None = None
@@ -169,20 +171,23 @@ def subsample(utts: list, max_speakers: int | None, max_utterances: int | None, 
 
 def build_split(utts: list, protocol: str, *, folds: int | None, seed: int,
                 val_speakers: int | None, train_corpora: Sequence[str] | None = None,
-                test_corpora: Sequence[str] | None = None):
+                test_corpora: Sequence[str] | None = None, val_per_corpus: bool = False):
     """The data layer's split, with a validation part where the data allows one."""
     from ser_core.data.splits import canonical_protocol, make_split
 
     proto = canonical_protocol(protocol)
     kwargs: dict[str, Any] = dict(folds=folds, seed=seed, train_corpora=train_corpora,
                                   test_corpora=test_corpora)
+    if val_per_corpus:
+        kwargs["val_per_corpus"] = True
     if proto == "speaker-dependent-random":
         return make_split(utts, proto, val_fraction=0.1, **kwargs), "val_fraction 0.1"
     if proto not in AUTO_VAL_PROTOCOLS:
         return make_split(utts, proto, **kwargs), "protocol's own"
     wanted = 1 if val_speakers is None else int(val_speakers)
     try:
-        return make_split(utts, proto, val_speakers=wanted, **kwargs), f"{wanted} speaker(s)"
+        return (make_split(utts, proto, val_speakers=wanted, **kwargs),
+                f"{wanted} speaker(s){' per corpus' if val_per_corpus else ''}")
     except ConfigError:
         if val_speakers is not None or wanted == 0:
             raise
@@ -197,7 +202,8 @@ def labelled_items(utts: list, label_set, opts: TrainOptions, protocol: str,
     ``protocol``, every utterance a fold uses as a training item, the folds to run."""
     utts = subsample(utts, opts.max_speakers, opts.max_utterances, opts.seed)
     split, val_rule = build_split(utts, protocol, folds=opts.folds, seed=opts.seed,
-                                  val_speakers=opts.val_speakers, train_corpora=train_corpora,
+                                  val_speakers=opts.val_speakers, val_per_corpus=opts.val_per_corpus,
+                                  train_corpora=train_corpora,
                                   test_corpora=test_corpora)
     used = sorted({uid for f in split.folds for p in ("train", "val", "test") for uid in f.part(p)})
     by_uid = {u.uid: u for u in utts}

@@ -240,3 +240,26 @@ def test_leave_one_corpus_out_disjoint_corpora_and_classes_restricted():
     assert make_split(utts, "loco", val_speakers=1, duplicates=None).fingerprint == split.fingerprint
     with pytest.raises(ConfigError, match="at least two corpora"):
         make_split(corpus("emodb", 3), "leave-one-corpus-out", duplicates=None)
+
+
+def test_leave_one_corpus_out_validation_speakers_per_training_corpus():
+    # drawn from the pool, the validation speakers follow the largest corpus; per corpus, each
+    # training corpus lends the same number, and the left-out corpus none
+    utts = corpus("cremad", 12) + corpus("emodb", 3) + corpus("ravdess", 4)
+    split = make_split(utts, "loco", val_speakers=1, val_per_corpus=True, duplicates=None)
+    assert_clean(split, utts)
+    assert split.params["val_per_corpus"] is True
+    for f in split:
+        val_corpora = sorted(s.split(":", 1)[0] for s in f.speakers["val"])
+        assert val_corpora == sorted({"cremad", "emodb", "ravdess"} - {f.name}), (f.name, val_corpora)
+    two = make_split(utts, "loco", val_speakers=2, val_per_corpus=True, duplicates=None)
+    assert all(len(f.speakers["val"]) == 4 for f in two)
+    assert two.fingerprint != split.fingerprint
+    # without the option the pool draw (and every stored fold) is unchanged
+    pooled = make_split(utts, "loco", val_speakers=1, duplicates=None)
+    assert "val_per_corpus" not in pooled.params
+    assert all(len(f.speakers["val"]) == 1 for f in pooled)
+    with pytest.raises(ConfigError, match="leave-one-corpus-out option"):
+        make_split(utts, "speaker-kfold", val_speakers=1, val_per_corpus=True, duplicates=None)
+    with pytest.raises(ConfigError, match="would leave fewer than one training speaker"):
+        make_split(utts, "loco", val_speakers=3, val_per_corpus=True, duplicates=None)  # emodb: 3

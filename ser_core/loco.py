@@ -179,9 +179,13 @@ def evaluate_left_out(service, utterances: Sequence, corpus: str, *, n_boot: int
            "consensus": scores(y, pred["consensus"], labels, spk, n_boot=n_boot, seed=seed),
            "models": {name: scores(y, p, labels, spk, n_boot=n_boot, seed=seed)
                       for name, p in pred["models"].items()}}
-    if keep_predictions:
+    if keep_predictions:  # per clip, on ``labels``: what calibration across corpora is fitted on
+        def row(p) -> list[float]:
+            return [round(float(v), 6) for v in p]
+
         out["predictions"] = [{"uid": u.uid, "speaker": u.speaker_key, "true": u.label,
-                               "consensus": [round(float(v), 4) for v in pred["consensus"][i]]}
+                               "consensus": row(pred["consensus"][i]),
+                               "models": {name: row(p[i]) for name, p in pred["models"].items()}}
                               for i, u in enumerate(utterances)]
     return out
 

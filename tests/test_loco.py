@@ -129,7 +129,7 @@ def test_loco_command_on_left_out_cremad(cremad_root, models_without_cremad, tmp
     ckpts = models_without_cremad
     out = tmp_path / "cremad.json"
     args = ["loco", "--corpus", "cremad", "--root", str(cremad_root), "--max-utterances", "46",
-            "--bootstrap", "200", "--out", str(out)]
+            "--bootstrap", "200", "--out", str(out), "--predictions", str(tmp_path / "pred.json")]
     for c in ckpts:
         args += ["--checkpoint", str(c)]
     assert main(args) == 0
@@ -140,7 +140,12 @@ def test_loco_command_on_left_out_cremad(cremad_root, models_without_cremad, tmp
     assert c["classes_present"] == ["neutral", "happy", "sad", "angry", "fear", "disgust"]
     assert c["n"] == 46 and sum(map(sum, c["confusion_counts"])) == 46
     assert c["ua_ci95"][0] <= c["ua"] <= c["ua_ci95"][1]
-    assert sorted(res["models"]) == ["glam", "squirtlenet"]
+    assert sorted(res["models"]) == ["glam", "squirtlenet"] and "predictions" not in res
+    pred = json.loads((tmp_path / "pred.json").read_text())  # every clip, every member, for calibrate_loco
+    assert pred["corpus"] == "cremad" and len(pred["rows"]) == 46 and sorted(pred["trained_on"]) == ["glam", "squirtlenet"]
+    row = pred["rows"][0]
+    assert sorted(row["models"]) == ["glam", "squirtlenet"] and len(row["consensus"]) == len(pred["labels"])
+    assert abs(sum(row["models"]["glam"]) - 1) < 1e-4 and row["true"] in pred["labels"]
     # a corpus the models trained on is refused
     assert main(["loco", "--corpus", "emodb", "--root", str(cremad_root.parent / "emodb"),
                  "--checkpoint", str(ckpts[0])]) == 2

@@ -9,7 +9,9 @@ by every model (default: the installed checkpoints) through the inference servic
 ``predict`` and the app do; prints per model and for their consensus UA, macro-F1 with 95 %
 confidence intervals from a bootstrap over speakers, the top-class share (predicted vs
 true) and the consensus confusion matrix. A model trained on the corpus is refused (the
-corpus would not be left out). ``--save`` stores the result where ``report`` reads it.
+corpus would not be left out). ``--save`` stores the result where ``report`` reads it;
+``--predictions FILE`` keeps every clip's posteriors (consensus and each model), which
+``scripts/calibrate_loco.py`` fits calibration on across left-out corpora.
 Training under the leave-one-corpus-out protocol is ``train --protocol leave-one-corpus-out``.
 """
 
@@ -43,6 +45,9 @@ def register(sub) -> None:
     p.add_argument("--note", default=None, metavar="TEXT",
                    help="which checkpoints these are (e.g. their training recipe); shown in the table")
     p.add_argument("--out", default=None, metavar="FILE", help="write the JSON result here")
+    p.add_argument("--predictions", default=None, metavar="FILE",
+                   help="also write every clip's posteriors (consensus and each model) here, "
+                        "for calibration across left-out corpora (scripts/calibrate_loco.py)")
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
     p.set_defaults(handler=run)
 
@@ -71,7 +76,13 @@ def run(args) -> int:
             print(f"  {i}/{n}", file=sys.stderr, flush=True)
 
     res = loco.evaluate_left_out(svc, utts, data.utterances[0].corpus if utts else args.corpus,
-                                 n_boot=args.bootstrap, seed=args.seed, progress=progress)
+                                 n_boot=args.bootstrap, seed=args.seed, progress=progress,
+                                 keep_predictions=bool(args.predictions))
+    if args.predictions:
+        rows = res.pop("predictions")
+        atomic_write_bytes(Path(args.predictions), json.dumps(
+            {"corpus": res["corpus"], "labels": res["labels"], "trained_on": res["trained_on"],
+             "settings": res["settings"], "rows": rows}).encode())
     res.update(root=str(Path(args.root)), label_set=args.labels, subset=args.max_utterances)
     if args.note:
         res["note"] = args.note

@@ -97,6 +97,20 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = N
     return reliability(probs, y, n_bins).ece
 
 
+def ece_noise_floor(probs: np.ndarray, n_bins: int = N_BINS, draws: int = 200, seed: int = 0) -> float:
+    """The ECE a *perfectly calibrated* forecaster would show on these clips by chance: the mean
+    ECE over ``draws`` label sets drawn from ``probs`` themselves. An ECE near it is as
+    calibrated as the clip count can tell (a few hundred clips in 15 bins: several points)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    cdf = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)
+    out = []
+    for _ in range(draws):
+        y = np.minimum((rng.random((len(probs), 1)) > cdf).sum(axis=1), probs.shape[1] - 1)
+        out.append(expected_calibration_error(probs, y, n_bins))
+    return float(np.mean(out))
+
+
 def coverage_curve(probs: np.ndarray, y: np.ndarray, thresholds=None) -> list[dict]:
     """For each threshold on the top probability: share of clips answered (coverage), the
     accuracy and UA of the answered ones, next to the accuracy of all clips."""

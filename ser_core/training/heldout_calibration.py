@@ -108,9 +108,19 @@ def acoustic_log_probs(table: FunctionalTable, uids: Sequence[str], left_out: np
     return log_softmax(head.logits(table.X[rows]), axis=1)
 
 
+def parts(groups: np.ndarray) -> list[np.ndarray]:
+    """The scored parts of a cross-fit: a boolean mask is two halves (the True half first);
+    any other array one part per distinct value (sorted), e.g. one per left-out corpus."""
+    groups = np.asarray(groups)
+    if groups.dtype == bool:
+        return [groups, ~groups]
+    return [groups == g for g in sorted(set(groups.tolist()))]
+
+
 def cross_fit(logp: np.ndarray, y: np.ndarray, halves: np.ndarray,
               fixed_temperatures: Sequence[float | None]) -> dict:
-    """Fit on one half of the speakers, score the other, both ways.
+    """Fit on one half of the speakers, score the other, both ways (or, with ``halves`` an
+    array of group names, fit on every group but one and score that one, for each group).
 
     ``logp``: uncalibrated member log-posteriors ``(n, M, K)``; ``fixed_temperatures``: per member
     a temperature fitted elsewhere, or ``None`` to fit it on the fitting half. Returns the
@@ -122,7 +132,7 @@ def cross_fit(logp: np.ndarray, y: np.ndarray, halves: np.ndarray,
     stacked = np.zeros(logp.shape[::2])
     sharpened = np.zeros(logp.shape[::2])
     temps, weights, mean_temps = [], [], []
-    for part in (halves, ~halves):
+    for part in parts(halves):
         fit = ~part
         t = np.array([cal.fit_temperature(logp[fit, m], y[fit]) if ft is None else float(ft)
                       for m, ft in enumerate(fixed_temperatures)])
@@ -156,9 +166,10 @@ def scores(probs: np.ndarray, y: np.ndarray, labels: Sequence[str]) -> dict:
 
 
 def threshold_cross_fit(probs: np.ndarray, y: np.ndarray, halves: np.ndarray) -> dict:
-    """Threshold chosen on one half of the speakers, scored on the other, both ways."""
+    """Threshold chosen on one half of the speakers, scored on the other, both ways (or on every
+    group but one, scored on that one: see :func:`parts`)."""
     out = []
-    for part in (halves, ~halves):
+    for part in parts(halves):
         pick = cal.choose_threshold(cal.coverage_curve(probs[~part], y[~part]), GAIN, MIN_COVERAGE)
         keep = probs[part].max(1) >= pick["threshold"]
         acc_all = float((probs[part].argmax(1) == y[part]).mean())

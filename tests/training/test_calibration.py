@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ser_core.training.calibration import (choose_threshold, coverage_curve,
+from ser_core.training.calibration import (choose_threshold, coverage_curve, ece_noise_floor,
                                            expected_calibration_error, fit_temperature,
                                            reliability, softmax)
 
@@ -32,6 +32,17 @@ def test_ece_is_small_for_calibrated_and_large_for_overconfident_posteriors():
     assert over > 0.1
     t = fit_temperature(4 * z, y)
     assert expected_calibration_error(softmax(4 * z / t), y) < 0.02
+
+
+def test_the_ece_noise_floor_shrinks_with_the_clip_count_and_matches_calibrated_draws():
+    # a calibrated forecaster's ECE on n clips is not 0: the floor says how far from 0 chance takes it
+    z, y = _calibrated(20000)
+    small = ece_noise_floor(softmax(z[:300]), draws=100)
+    large = ece_noise_floor(softmax(z), draws=20)
+    assert large < 0.015 < 0.03 < small < 0.09
+    observed = [expected_calibration_error(softmax(z[i:i + 300]), y[i:i + 300]) for i in range(0, 6000, 300)]
+    assert abs(np.mean(observed) - small) < 0.015   # what calibrated clips really show
+    assert ece_noise_floor(softmax(4 * z[:300]), draws=50) < expected_calibration_error(softmax(4 * z[:300]), y[:300])
 
 
 def test_reliability_bins_count_every_prediction():

@@ -4,7 +4,7 @@
     python -m ser_core loco --corpus emodb --root ../shared/data/emodb \
         --checkpoint <fold-1 checkpoints> --predictions runs/loco_pred/emodb.json
     ...
-    python scripts/calibrate_loco.py runs/loco_pred/*.json [--out results/calibration/loco.json]
+    python scripts/calibrate_loco.py runs/loco_pred/*.json [--out results/loco_calibration/NAME.json]
 
 Each left-out corpus is scored with the members' temperatures, the consensus weights, the
 consensus temperature and the "not sure" threshold fitted on the *other* left-out corpora

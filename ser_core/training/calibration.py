@@ -82,8 +82,14 @@ def reliability(probs: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> Relia
     """Top-class confidence against accuracy in ``n_bins`` equal-width bins over (0, 1]."""
     probs = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
-    conf = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == y).astype(np.float64)
+    return answer_reliability(probs.max(axis=1), probs.argmax(axis=1) == y, n_bins)
+
+
+def answer_reliability(confidence: np.ndarray, correct: np.ndarray, n_bins: int = N_BINS) -> Reliability:
+    """The same bins for any confidence in an answer (e.g. a modelled probability that it is
+    right, which may be below 0.5) and whether each answer was ``correct``."""
+    conf = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
     counts = np.bincount(which, minlength=n_bins).astype(np.float64)

@@ -30,20 +30,19 @@ from ser_core.training import heldout_calibration as hc
 class LocoPredictions:
     """Every left-out clip of every corpus: ``logp`` ``(n, M, K)`` member log-posteriors as the
     inference service serves them (a member's stored temperature already applied), true class
-    ``y``, and the clip's left-out ``corpus`` and ``speaker``."""
+    ``y``, and the clip's left-out ``corpus``."""
     labels: list[str]
     members: list[str]
     logp: np.ndarray
     y: np.ndarray
     corpus: np.ndarray
-    speakers: np.ndarray
 
 
 def load(paths: Sequence[str | Path]) -> LocoPredictions:
     """Read ``loco --predictions`` files (one per left-out corpus; same labels and members)."""
     labels: list[str] | None = None
     members: list[str] | None = None
-    logp, y, corpus, speakers = [], [], [], []
+    logp, y, corpus = [], [], []
     seen: set[str] = set()
     for path in paths:
         body = json.loads(Path(path).read_text())
@@ -60,11 +59,9 @@ def load(paths: Sequence[str | Path]) -> LocoPredictions:
             logp.append(cal.log_probs(np.array([row["models"][m] for m in members])))
             y.append(labels.index(row["true"]))
             corpus.append(body["corpus"])
-            speakers.append(row["speaker"])
     if labels is None or len(seen) < 2:
         raise ValueError("give the predictions of at least two left-out corpora")
-    return LocoPredictions(labels, members, np.stack(logp), np.array(y), np.array(corpus),
-                           np.array(speakers))
+    return LocoPredictions(labels, members, np.stack(logp), np.array(y), np.array(corpus))
 
 
 def _by_corpus(probs: np.ndarray, pred: LocoPredictions) -> dict:
@@ -134,20 +131,8 @@ def confidence_signals(pred: LocoPredictions) -> dict:
         p = LogisticRegression().fit(x[~part], right[~part]).predict_proba(x[part])[:, 1]
         out[c] = {"accuracy": float(right[part].mean()), "top_probability": float(conf[part].mean()),
                   "agreement": float(agree[part].mean()), "entropy": float(entropy[part].mean()),
-                  "ece_modelled": _top_label_ece(p, right[part])}
+                  "ece_modelled": cal.answer_reliability(p, right[part]).ece}
     return out
-
-
-def _top_label_ece(confidence: np.ndarray, right: np.ndarray, n_bins: int = cal.N_BINS) -> float:
-    """ECE of a confidence in answers that are ``right`` (0/1), in the same 15 bins as
-    :func:`ser_core.training.calibration.reliability` (which takes the confidence from a
-    posterior's top class; here it is modelled directly, so it may be below 0.5)."""
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
-    counts = np.bincount(which, minlength=n_bins)
-    safe = np.maximum(counts, 1)
-    gap = np.abs(np.bincount(which, right, minlength=n_bins) - np.bincount(which, confidence, minlength=n_bins))
-    return float((gap / safe * counts).sum() / max(len(right), 1))
 
 
 def fit_all(pred: LocoPredictions, method: str) -> dict:

@@ -97,10 +97,12 @@ def test_the_script_prints_the_table_and_writes_json(tmp_path, capsys):
 
 
 def test_top_label_ece_of_a_modelled_confidence():
+    from ser_core.training.calibration import answer_reliability
+
     right = np.array([1] * 7 + [0] * 3)
-    assert lc._top_label_ece(np.full(10, 0.7), right) == pytest.approx(0.0)
-    assert lc._top_label_ece(np.full(10, 0.9), right) == pytest.approx(0.2)
-    assert lc._top_label_ece(np.r_[np.full(7, 0.95), np.full(3, 0.05)], right) == pytest.approx(0.05)
+    assert answer_reliability(np.full(10, 0.7), right).ece == pytest.approx(0.0)
+    assert answer_reliability(np.full(10, 0.9), right).ece == pytest.approx(0.2)
+    assert answer_reliability(np.r_[np.full(7, 0.95), np.full(3, 0.05)], right).ece == pytest.approx(0.05)
 
 
 def test_the_readme_table_is_the_stored_measurement():

@@ -31,7 +31,8 @@ def main() -> int:
           "is held out here, so the split's fingerprint differs)")
     recipe = read_meta("checkpoints/acoustic_stats").extra["recipe"]
     table = functionals_of(data.utterances, data.classes)
-    m = protocol_metrics(table, *out_of_fold(table, "speaker-kfold", recipe["classifier"], recipe["C"]))
+    m = protocol_metrics(table, *out_of_fold(table, "speaker-kfold", recipe["classifier"], recipe["C"],
+                                                   balance=recipe.get("balance", "class")))
     print(f"acoustic_stats ({recipe['classifier']}, C={recipe['C']}) 5-fold UA "
           f"{100 * m['ua']:.1f} ± {100 * m['ua_std']:.1f}, WA {100 * m['wa']:.1f}, top-class share "
           f"{100 * m['top_share_pred']:.0f} / {100 * m['top_share_true']:.0f}")

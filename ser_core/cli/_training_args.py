@@ -58,8 +58,10 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    help="early stopping patience in epochs (0 = off)")
     g.add_argument("--monitor", choices=("ua", "wa", "macro_f1", "weighted_f1", "loss"),
                    default=None, help="validation metric for early stopping / best checkpoint")
-    g.add_argument("--balance", choices=("weighted_loss", "sampler", "none"), default=None,
-                   help="class imbalance: weighted cross-entropy or balanced sampling")
+    g.add_argument("--balance", choices=("weighted_loss", "sampler", "corpus_sampler", "none"),
+                   default=None,
+                   help="class imbalance: weighted cross-entropy, balanced sampling, or sampling "
+                        "balanced over classes and, within a class, over corpora")
     g.add_argument("--augment", default=None, metavar="SPEC",
                    help="none | awgn | seed002 | room (noise, reverberation, gain, band) "
                         "[,p=0.5,snr=10-25,ops=pitch+noise,k=2,rt60=0.2-0.8,gain=-12-6]")

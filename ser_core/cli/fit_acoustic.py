@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--labels", default="ekman7", help="label set (default ekman7)")
     p.add_argument("--classifier", default="logreg", choices=("logreg", "linear_svm"))
     p.add_argument("--C", type=float, default=0.1, help="inverse regularisation (default 0.1)")
+    p.add_argument("--balance", default="class", choices=("class", "corpus"),
+                   help="class: inverse class frequency (default); corpus: every class the same "
+                        "weight and, within a class, every corpus that has it the same share")
     p.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder to write")
     p.add_argument("--json", action="store_true", help="print the measured metrics as JSON")
     p.set_defaults(handler=run)
@@ -42,7 +45,7 @@ def run(args) -> int:
     argv = sys.argv[2:] if len(sys.argv) > 2 and sys.argv[1] == "fit-acoustic" else []
     meta = train_acoustic_stats([n for n, _ in pairs], [str(r) for _, r in pairs], args.labels,
                                 args.classifier, args.C, args.out, argv,
-                                log=lambda s: print(s, file=sys.stderr))
+                                log=lambda s: print(s, file=sys.stderr), balance=args.balance)
     m = meta["metrics"]
     summary = {"checkpoint": args.out, "kfold_ua": m["mean"]["ua"], "kfold_ua_std": m["std"]["ua"],
                "loco": {c: v["ua"] for c, v in m["leave_one_corpus_out"]["per_corpus"].items()},

@@ -4,7 +4,8 @@ The gradient trainer (segments, epochs, early stopping on a validation speaker) 
 closed-form linear classifier on one vector per clip, so this module fits it directly:
 
 * :func:`fit_head` – ``StandardScaler`` + ``LogisticRegression`` (multinomial) or
-  ``LinearSVC`` (one-vs-rest), class-balanced, returned as plain arrays (mean, scale,
+  ``LinearSVC`` (one-vs-rest), class-balanced (``balance="class"``) or balanced over classes
+  and, within a class, over corpora (``balance="corpus"``), returned as plain arrays (mean, scale,
   weight, bias) that :meth:`AcousticStats.set_head` copies into the torch model;
 * :func:`out_of_fold` – logits of every utterance from a model that never saw its speaker:
   speaker-independent k-fold (``speaker_kfold``) or leave-one-corpus-out (``cross_corpus``
@@ -25,8 +26,13 @@ import numpy as np
 from ser_core.training.calibration import expected_calibration_error, fit_temperature, softmax
 from ser_core.training.functional_data import FunctionalTable
 from ser_core.training.metrics import classification_metrics, summarize_folds
+from ser_core.training.optimization import corpus_class_weights
 
 CLASSIFIERS = ("logreg", "linear_svm")
+#: ``class``: inverse class frequency (sklearn's ``class_weight="balanced"``); ``corpus``: every
+#: class the same weight and, within a class, every corpus that has it the same share
+#: (:func:`~ser_core.training.optimization.corpus_class_weights`).
+BALANCES = ("class", "corpus")
 
 
 @dataclass
@@ -41,9 +47,10 @@ class Head:
 
 
 def fit_head(X: np.ndarray, y: np.ndarray, num_classes: int, classifier: str = "logreg",
-             C: float = 0.1, seed: int = 0) -> Head:
+             C: float = 0.1, seed: int = 0, corpora: np.ndarray | None = None) -> Head:
     """Standardise, fit, and return the linear map over all ``num_classes`` (a class absent
-    from ``y`` gets weight 0 and bias -30: never predicted)."""
+    from ``y`` gets weight 0 and bias -30: never predicted). Class-balanced; with ``corpora``
+    (each row's corpus) balanced over classes and, within a class, over corpora."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
@@ -53,11 +60,12 @@ def fit_head(X: np.ndarray, y: np.ndarray, num_classes: int, classifier: str = "
     scaler = StandardScaler().fit(X)
     scale = np.where(scaler.scale_ > 1e-12, scaler.scale_, 1.0)
     Z = (X - scaler.mean_) / scale
+    balanced = "balanced" if corpora is None else None
     if classifier == "logreg":
-        clf = LogisticRegression(C=C, class_weight="balanced", max_iter=3000, random_state=seed)
+        clf = LogisticRegression(C=C, class_weight=balanced, max_iter=3000, random_state=seed)
     else:
-        clf = LinearSVC(C=C, class_weight="balanced", max_iter=20000, random_state=seed)
-    clf.fit(Z, y)
+        clf = LinearSVC(C=C, class_weight=balanced, max_iter=20000, random_state=seed)
+    clf.fit(Z, y, sample_weight=None if corpora is None else corpus_class_weights(y, corpora))
     coef, icpt = np.atleast_2d(clf.coef_), np.atleast_1d(clf.intercept_)
     if coef.shape[0] == 1:  # two classes: sklearn keeps one row
         coef, icpt = np.vstack([-coef / 2, coef / 2]), np.array([-icpt[0] / 2, icpt[0] / 2])
@@ -66,6 +74,17 @@ def fit_head(X: np.ndarray, y: np.ndarray, num_classes: int, classifier: str = "
     for row, k in enumerate(clf.classes_):
         weight[int(k)], bias[int(k)] = coef[row], icpt[row]
     return Head(scaler.mean_.copy(), scale, weight, bias)
+
+
+def fit_rows(table: FunctionalTable, rows: np.ndarray, classifier: str, C: float,
+             balance: str = "class", X: np.ndarray | None = None) -> Head:
+    """:func:`fit_head` on ``rows`` (a mask or indices) of ``table`` (of ``X`` when given:
+    the table's functionals shifted by a reference) with the recipe's balance."""
+    if balance not in BALANCES:
+        raise ValueError(f"balance must be one of {BALANCES}, not {balance!r}")
+    X = table.X if X is None else X
+    return fit_head(X[rows], table.y[rows], len(table.classes), classifier, C,
+                    corpora=table.corpora[rows] if balance == "corpus" else None)
 
 
 # -- protocols ------------------------------------------------------------------------------
@@ -85,7 +104,8 @@ def folds_of(table: FunctionalTable, protocol: str, k: int = 5, seed: int = 0) -
 
 
 def out_of_fold(table: FunctionalTable, protocol: str, classifier: str, C: float,
-                reference: np.ndarray | None = None, scored: np.ndarray | None = None):
+                reference: np.ndarray | None = None, scored: np.ndarray | None = None,
+                balance: str = "class"):
     """Out-of-fold logits ``(n, classes)`` and fold names ``(n,)``.
 
     ``reference``: per-utterance offsets (see :func:`reference_offsets`) subtracted from the
@@ -97,7 +117,7 @@ def out_of_fold(table: FunctionalTable, protocol: str, classifier: str, C: float
     fold_of = np.empty(len(table.y), dtype=object)
     for name, test in folds_of(table, protocol):
         train = ~test & use
-        head = fit_head(X[train], table.y[train], len(table.classes), classifier, C)
+        head = fit_rows(table, train, classifier, C, balance, X=X)
         sel = test & use
         logits[sel] = head.logits(X[sel])
         fold_of[sel] = name

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ser_core.training.acoustic_fit import (fit_head, out_of_fold, protocol_metrics,
+from ser_core.training.acoustic_fit import (fit_rows, out_of_fold, protocol_metrics,
                                             reference_offsets, top_share)
 from ser_core.training.functional_data import FunctionalTable, functionals_of
 from ser_core.training.metrics import METRIC_KEYS, classification_metrics, summarize_folds
@@ -56,17 +56,17 @@ def _spread(table: FunctionalTable, logits: np.ndarray, fold_of: np.ndarray) -> 
             "top_share_true": float(np.mean([f["top_share_true"] for f in folds])), "folds": folds}
 
 
-def measure(table: FunctionalTable, classifier: str, C: float) -> dict:
+def measure(table: FunctionalTable, classifier: str, C: float, balance: str = "class") -> dict:
     """5-fold and LOCO metrics, the temperature, and the "my voice" comparison."""
-    kf_logits, kf_folds = out_of_fold(table, "speaker-kfold", classifier, C)
+    kf_logits, kf_folds = out_of_fold(table, "speaker-kfold", classifier, C, balance=balance)
     kfold = protocol_metrics(table, kf_logits, kf_folds)
     temperature = kfold["temperature"]
-    lo_logits, lo_folds = out_of_fold(table, "loco", classifier, C)
+    lo_logits, lo_folds = out_of_fold(table, "loco", classifier, C, balance=balance)
     loco = protocol_metrics(table, lo_logits, lo_folds, temperature=temperature)
     offsets, ref_mask = reference_offsets(table)
     scored = ~ref_mask & ~np.isnan(offsets).any(axis=1)
     ref_logits, ref_folds = out_of_fold(table, "loco", classifier, C, reference=np.nan_to_num(offsets),
-                                        scored=scored)
+                                        scored=scored, balance=balance)
     plain = lo_logits.copy()
     plain[~scored] = np.nan
     return {"kfold_logits": kf_logits, "kfold_folds": kf_folds, "kfold": kfold, "loco": loco,
@@ -83,21 +83,22 @@ def _brief(m: dict) -> dict:
             "per_corpus": {c: {k: v[k] for k in keep if k in v} for c, v in m["per_corpus"].items()}}
 
 
-def build_model(table: FunctionalTable, classifier: str, C: float, res: dict):
+def build_model(table: FunctionalTable, classifier: str, C: float, res: dict,
+                balance: str = "class"):
     from ser_core.models import create_model
 
     model = create_model("acoustic_stats", len(table.classes), n_features=table.X.shape[1],
                          classifier=classifier, C=float(C), reference_head=True)
-    head = fit_head(table.X, table.y, len(table.classes), classifier, C)
+    head = fit_rows(table, np.ones(len(table.y), bool), classifier, C, balance)
     model.set_head(head.mean, head.scale, head.weight, head.bias)
     ok = res["scored"]
-    ref = fit_head(table.X[ok] - res["offsets"][ok], table.y[ok], len(table.classes), classifier, C)
+    ref = fit_rows(table, ok, classifier, C, balance, X=np.nan_to_num(table.X - res["offsets"]))
     model.set_head(ref.mean, ref.scale, ref.weight, ref.bias, reference=True)
     return model
 
 
 def checkpoint_meta(data, roots: Sequence[str], table: FunctionalTable, classifier: str, C: float,
-                    res: dict, model, argv: Sequence[str]) -> dict:
+                    res: dict, model, argv: Sequence[str], balance: str = "class") -> dict:
     from ser_core.checkpoint import FeatureMeta
     from ser_core.training.manifest import corpus_provenance, versions
     from ser_core.training.rundir import now_iso
@@ -121,7 +122,8 @@ def checkpoint_meta(data, roots: Sequence[str], table: FunctionalTable, classifi
                                         "the 5-fold and leave-one-corpus-out measurements",
                      "speakers": {"train": sorted(set(table.speakers.tolist())), "val": [], "test": []}},
         "recipe": {"fit": "scikit-learn", "classifier": classifier, "C": float(C),
-                   "class_weight": "balanced", "standardise": "training-set mean and deviation"},
+                   "class_weight": "balanced", "balance": balance,
+                   "standardise": "training-set mean and deviation"},
         "metrics": {**kfold, "leave_one_corpus_out": _brief(res["loco"])},
         "confusion_matrix": {"labels": list(table.classes), "test": pooled["confusion"]},
         "prediction_spread": _spread(table, res["kfold_logits"], res["kfold_folds"]),
@@ -145,7 +147,8 @@ def checkpoint_meta(data, roots: Sequence[str], table: FunctionalTable, classifi
 
 
 def train_acoustic_stats(corpora: Sequence[str], roots: Sequence[str], labels: str, classifier: str,
-                         C: float, out: str | Path, argv: Sequence[str] = (), log=print) -> dict:
+                         C: float, out: str | Path, argv: Sequence[str] = (), log=print,
+                         balance: str = "class") -> dict:
     """Everything above, saved to ``out``; returns the metadata."""
     from ser_core.checkpoint import CheckpointMeta, save_checkpoint
     from ser_core.data import load_labeled
@@ -153,8 +156,8 @@ def train_acoustic_stats(corpora: Sequence[str], roots: Sequence[str], labels: s
     data = load_labeled(list(corpora), [str(r) for r in roots], labels, check_audio=False)
     log(f"{len(data.utterances)} utterances, {len(data.classes)} classes; functionals (cached)...")
     table = functionals_of(data.utterances, data.classes)
-    res = measure(table, classifier, C)
-    model = build_model(table, classifier, C, res)
-    meta = checkpoint_meta(data, roots, table, classifier, C, res, model, argv)
+    res = measure(table, classifier, C, balance)
+    model = build_model(table, classifier, C, res, balance)
+    meta = checkpoint_meta(data, roots, table, classifier, C, res, model, argv, balance)
     save_checkpoint(out, model, CheckpointMeta.from_dict(meta))
     return meta

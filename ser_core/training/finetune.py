@@ -158,7 +158,8 @@ def _run_finetune(s: Session, opts: FinetuneOptions) -> dict:
                       bank=bank, spec=src_meta.input_spec, sample_rate=src_meta.sample_rate,
                       device=s.device, seed=opts.seed, model_config=src_meta.model_config,
                       amp=opts.amp, dist_info=s.dist, progress=s.progress,
-                      feature_params=src_meta.feature.config)
+                      feature_params=src_meta.feature.config,
+                      utt_domain=[it.corpus for it in items])
     plan = FoldPlan(src_meta.model, label_set, provenance, items, split, fold_ids, recipe,
                     protocol_meta, trainer)
     src_state = {k: v.detach().cpu() for k, v in src_model.state_dict().items()}

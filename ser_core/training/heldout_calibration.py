@@ -28,7 +28,7 @@ from scipy.special import log_softmax
 
 from ser_core.training import calibration as cal
 from ser_core.training import consensus_fit as cf
-from ser_core.training.acoustic_fit import Head, fit_head
+from ser_core.training.acoustic_fit import Head, fit_rows
 from ser_core.training.functional_data import FunctionalTable
 from ser_core.training.metrics import classification_metrics
 
@@ -90,7 +90,7 @@ def acoustic_refit(table: FunctionalTable, left_out: np.ndarray, recipe: Mapping
     keep = ~np.asarray(left_out, bool)
     if not keep.any():
         raise ValueError("the acoustic refit would have no training utterances")
-    return fit_head(table.X[keep], table.y[keep], len(table.classes), recipe["classifier"], recipe["C"])
+    return fit_rows(table, keep, recipe["classifier"], recipe["C"], recipe.get("balance", "class"))
 
 
 def acoustic_log_probs(table: FunctionalTable, uids: Sequence[str], left_out: np.ndarray,

@@ -107,6 +107,28 @@ def class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     return w.float()
 
 
+def corpus_class_weights(y: np.ndarray, domain: np.ndarray | None = None) -> np.ndarray:
+    """Per-example weights (mean 1) giving every class present the same total weight and,
+    within a class, every corpus (``domain``) that has it the same share:
+    ``∝ 1 / (n_{d,c} · m_c)`` with ``m_c`` the number of corpora that have class ``c``.
+    Without ``domain`` (or with one corpus) it is the inverse class frequency. Used by the
+    trainer's ``corpus_sampler`` and ``acoustic_stats``'s ``balance="corpus"``: pooled corpora
+    differ in size (CREMA-D's 3,756 clips against Emo-DB's 535), and without it the largest
+    one sets what each class sounds like."""
+    y = np.asarray(y).reshape(-1)
+    domain = np.zeros_like(y) if domain is None else np.unique(np.asarray(domain).reshape(-1),
+                                                                 return_inverse=True)[1].reshape(-1)
+    if len(domain) != len(y):
+        raise ValueError(f"{len(domain)} corpus labels for {len(y)} examples")
+    _, cell, counts = np.unique(np.stack([domain, y]), axis=1, return_inverse=True,
+                                return_counts=True)
+    cell = cell.reshape(-1)
+    cells_of_class = np.unique(np.stack([domain, y]), axis=1)[1]
+    corpora_per_class = np.bincount(cells_of_class, minlength=int(y.max()) + 1 if len(y) else 0)
+    w = 1.0 / (counts[cell] * corpora_per_class[y])
+    return w * len(y) / w.sum() if len(y) else w
+
+
 def build_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,

@@ -301,7 +301,8 @@ def _run_training(s: Session, opts: TrainOptions) -> dict:
     trainer = Trainer(model_name=opts.model, labels=list(label_set.classes), recipe=recipe,
                       bank=bank, spec=spec, sample_rate=s.sample_rate, device=s.device,
                       seed=opts.seed, model_config=opts.model_config, amp=opts.amp,
-                      dist_info=s.dist, progress=s.progress, feature_params=feature_params)
+                      dist_info=s.dist, progress=s.progress, feature_params=feature_params,
+                      utt_domain=[it.corpus for it in items])
     trainer.resume_dir = s.run.path / resume.DIRNAME   # a stopped run continues (training.resume)
     trainer.resume_key = resume.run_key(config, split.fingerprint)
     protocol_meta = {"name": split.protocol, "params": dict(split.params),

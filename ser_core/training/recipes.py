@@ -40,7 +40,7 @@ from ser_core.options import key_values
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "step", "exponential")
-BALANCE = ("none", "weighted_loss", "sampler")
+BALANCE = ("none", "weighted_loss", "sampler", "corpus_sampler")
 MONITORS = {"ua": "max", "wa": "max", "macro_f1": "max", "weighted_f1": "max", "loss": "min"}
 
 
@@ -57,8 +57,10 @@ class Recipe:
         ``macro_f1``, ``weighted_f1`` or ``loss``); the best epoch's weights are kept.
     seed002_rules: also apply seed 002's early-stopping rules A/B/C (see ``stopping``).
     balance: ``weighted_loss`` (cross-entropy with inverse-frequency class weights),
-        ``sampler`` (segments drawn with probability inverse to their class frequency) or
-        ``none``.
+        ``sampler`` (segments drawn with probability inverse to their class frequency),
+        ``corpus_sampler`` (segments drawn so that every class has the same mass and, within a
+        class, every corpus that has it the same share: probability ∝ 1 / (n_{corpus,class} ·
+        corpora with the class); on one corpus it is ``sampler``) or ``none``.
     augment: augmentation spec (``ser_core.training.augment.parse_augment``).
     normalize: compute per-feature mean/std on the training split and standardise inputs.
     grad_clip: max gradient norm (0 = off). label_smoothing: for the cross-entropy.

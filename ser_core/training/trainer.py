@@ -16,7 +16,10 @@ What it does, per fold (``Trainer.fit``):
   (``recipe.mixup_alpha``; :func:`mixup_batch`), both on the features after normalisation;
 * class imbalance: ``recipe.balance`` = ``weighted_loss`` (cross-entropy weighted by
   ``n / (K · n_c)`` over the training segments) or ``sampler`` (segments drawn with
-  probability ∝ 1 / n_c) or ``none``;
+  probability ∝ 1 / n_c), ``corpus_sampler`` (probability ∝ 1 / (n_{d,c} · m_c) for corpus
+  ``d`` and the ``m_c`` corpora that have class ``c``: equal mass per class, and within a class
+  per corpus, so the largest corpus does not set what a class sounds like; ``utt_domain``
+  gives each bank utterance's corpus) or ``none``;
 * mixed precision: bf16 autocast on CUDA (``amp``), fp32 on CPU;
 * evaluates every epoch on the validation utterances (utterance posterior = the model's
   ``aggregation`` of its segments' softmax outputs; validation loss = mean segment
@@ -67,7 +70,8 @@ from ser_core.training.datasets import SegmentBank
 from ser_core.training.distributed import DistInfo
 from ser_core.training.metrics import classification_metrics
 from ser_core.training.optimization import (TrainModule, build_optimizer, build_scheduler,
-                                            class_weights, mixup_batch, spec_mask_batch)
+                                            class_weights, corpus_class_weights, mixup_batch,
+                                            spec_mask_batch)
 from ser_core.training.progress import Progress
 from ser_core.training.recipes import Recipe
 from ser_core.training.stopping import EarlyStopping, Seed002Rules
@@ -114,7 +118,8 @@ class Trainer:
                  seed: int = 0, model_config: dict | None = None, amp: bool = True,
                  dist_info: DistInfo | None = None, progress: Progress | None = None,
                  feature_cache_bytes: int | None = None,
-                 feature_params: dict | None = None) -> None:
+                 feature_params: dict | None = None,
+                 utt_domain: Sequence[str] | None = None) -> None:
         self.model_name = model_name
         self.labels = list(labels)
         self.num_classes = len(self.labels)
@@ -132,6 +137,13 @@ class Trainer:
         self.feature = FeatureMeta.resolved(
             spec.feature, spec.params if feature_params is None else feature_params)
         self._cache = None  # features of every segment, or False when too large
+        # the corpus (domain) of each bank utterance, for balance="corpus_sampler"
+        self.utt_domain = (torch.as_tensor(np.unique(np.asarray(utt_domain), return_inverse=True)[1]
+                                           .reshape(-1), dtype=torch.long)
+                           if utt_domain is not None else None)
+        if self.utt_domain is not None and len(self.utt_domain) != bank.n_utterances:
+            raise ValueError(f"utt_domain has {len(self.utt_domain)} entries for "
+                             f"{bank.n_utterances} utterances")
         self.resume_dir, self.resume_key = None, ""  # set by the protocol: see training.resume
         if feature_cache_bytes is None:
             feature_cache_bytes = (int(0.4 * torch.cuda.mem_get_info(self.device)[0])
@@ -279,9 +291,8 @@ class Trainer:
     def _epoch_order(self, train_segs: torch.Tensor, y: torch.Tensor, gen: torch.Generator
                      ) -> torch.Tensor:
         n = len(train_segs)
-        if self.recipe.balance == "sampler":
-            counts = torch.bincount(y, minlength=self.num_classes).double()
-            w = 1.0 / counts[y]
+        if self.recipe.balance in ("sampler", "corpus_sampler"):
+            w = self.sampling_weights(train_segs, y)
             order = torch.multinomial(w, n, replacement=True, generator=gen)
         else:
             order = torch.randperm(n, generator=gen)
@@ -289,6 +300,14 @@ class Trainer:
             usable = n - n % self.dist.world_size
             order = order[:usable][self.dist.rank::self.dist.world_size]
         return train_segs[order]
+
+    def sampling_weights(self, train_segs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-segment draw weights of the balanced samplers (mean 1; equal per class, and
+        for ``corpus_sampler`` equal per corpus within a class)."""
+        domain = None
+        if self.recipe.balance == "corpus_sampler" and self.utt_domain is not None:
+            domain = self.utt_domain[self.bank.seg_utt[train_segs.to(self.bank.device)].cpu()].numpy()
+        return torch.from_numpy(corpus_class_weights(y.cpu().numpy(), domain))
 
     def fit(self, fold: int, train_utts: Sequence[int], val_utts: Sequence[int], *,
             init_state: dict | None = None, init_num_classes: int | None = None,

@@ -4,6 +4,7 @@ checkpoint format (safetensors + JSON) and runs in the inference service; the my
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -56,3 +57,27 @@ def test_the_reference_head_takes_functionals_relative_to_the_speaker():
     without = create_model("acoustic_stats", 3, n_features=X.shape[1])
     with pytest.raises(ValueError, match="reference"):
         without({"x": x, "reference": torch.zeros(X.shape[1])})
+
+
+def test_corpus_balance_stops_a_corpus_cue_from_standing_in_for_the_class():
+    """Corpus a (900 clips) is 90 % class 0, corpus b (100 clips) 90 % class 1, and feature 1
+    tells the corpora apart: class-balanced, the corpus feature predicts the class and gets a
+    large weight; balanced over corpora within each class it carries no class information."""
+    from ser_core.training.acoustic_fit import fit_rows
+    from ser_core.training.functional_data import FunctionalTable
+
+    rng = np.random.default_rng(0)
+    corpora = np.array(["a"] * 900 + ["b"] * 100)
+    y = np.concatenate([(rng.random(900) < 0.1), (rng.random(100) < 0.9)]).astype(int)
+    X = np.stack([y + rng.normal(0, 1.0, 1000),                       # the class, noisy
+                  (corpora == "b") + rng.normal(0, 0.05, 1000)], 1)   # the corpus, clean
+    utts = [SimpleNamespace(corpus=c, speaker_key=f"{c}:1") for c in corpora]
+    table = FunctionalTable(utts, X, y, ("c0", "c1"), {})
+    everything = np.ones(1000, bool)
+    plain = fit_rows(table, everything, "logreg", 1.0, "class")
+    balanced = fit_rows(table, everything, "logreg", 1.0, "corpus")
+    corpus_weight = lambda h: abs(h.weight[1, 1] - h.weight[0, 1])  # noqa: E731
+    assert corpus_weight(plain) > 1.0
+    assert corpus_weight(balanced) < 0.25 * corpus_weight(plain)
+    with pytest.raises(ValueError, match="balance"):
+        fit_rows(table, everything, "logreg", 1.0, "speaker")

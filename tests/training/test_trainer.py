@@ -274,3 +274,38 @@ def test_centred_features_keep_the_padding_silent_under_augmentation(synthetic_b
         tr.features(idx, torch.Generator().manual_seed(0))
         padding = seen[-1][clean == 0][None]  # clips of pure tones: zeros are padding
         assert bool((padding == 0).all()) is center
+
+
+def test_corpus_sampler_gives_each_class_and_each_corpus_within_it_equal_mass(synthetic_bank):
+    bank, spec = synthetic_bank("glam")
+    n_utt = bank.n_utterances
+    # two corpora: the first utterances "big", the rest "small"; the sampler must not let the
+    # bigger corpus set a class's draws
+    domain = ["big" if i < n_utt * 3 // 4 else "small" for i in range(n_utt)]
+    tr = make_trainer(bank, spec, balance="corpus_sampler")
+    tr_domains = trainer_mod.Trainer(model_name=tr.model_name, labels=tr.labels, recipe=tr.recipe,
+                                     bank=bank, spec=spec, sample_rate=tr.sample_rate,
+                                     device=tr.device, model_config=tr.model_config,
+                                     utt_domain=domain)
+    segs = torch.arange(bank.n_segments)
+    y = bank.seg_y(segs)
+    w = tr_domains.sampling_weights(segs, y)
+    d = torch.tensor([0 if domain[u] == "big" else 1 for u in bank.seg_utt.tolist()])
+    classes = y.unique().tolist()
+    for c in classes:
+        in_class = y == c
+        mass = float(w[in_class].sum())
+        assert mass == pytest.approx(len(y) / len(classes))  # equal mass per class (mean 1)
+        per_corpus = [float(w[in_class & (d == k)].sum()) for k in (0, 1) if (in_class & (d == k)).any()]
+        assert len(per_corpus) == 2 and per_corpus == pytest.approx([mass / 2] * 2)
+    # without corpora (or with balance="sampler") it is the class-balanced sampler
+    w_plain = tr.sampling_weights(segs, y)
+    counts = torch.bincount(y).double()
+    torch.testing.assert_close(w_plain, len(y) / (len(classes) * counts[y]))
+    assert not torch.allclose(w, w_plain)
+    with pytest.raises(ValueError, match="utt_domain"):
+        trainer_mod.Trainer(model_name=tr.model_name, labels=tr.labels, recipe=tr.recipe, bank=bank,
+                            spec=spec, sample_rate=tr.sample_rate, device=tr.device,
+                            model_config=tr.model_config, utt_domain=domain[:-1])
+    fit = tr_domains.fit(0, TRAIN, [])  # and it trains
+    assert fit.epochs_run == 1

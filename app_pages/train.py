@@ -83,6 +83,12 @@ with st.container(border=True):
                                    "up to this share of the axis; 0 = off. Off in every shipped "
                                    "recipe: 0.15 made glam worse on a corpus it never heard "
                                    "(README, leave-one-corpus-out).")
+        balance_corpora = i1.checkbox("Balance the corpora within each class", key="t_balance",
+                                      help="Draw training segments so that every class weighs "
+                                           "the same and, within a class, every corpus that has "
+                                           "it the same: the largest corpus (CREMA-D) does not "
+                                           "set what each class sounds like. Measured under "
+                                           "leave-one-corpus-out in the README.")
         lowpass = gain_normalize = center_time = False
         if kind != "finetune":
             lowpass = i1.checkbox(f"Band-limit to {TF.LOWPASS_HZ / 1000:g} kHz", value=True, key="t_lowpass",
@@ -111,7 +117,8 @@ if submitted:
                           max_speakers=int(max_speakers) or None, device=device,
                           unfreeze_last=unfreeze, new_head=new_head, test_corpora=test_corpora,
                           vad_trim=vad_trim, lowpass=lowpass, gain_normalize=gain_normalize,
-                          center_time=center_time, augment_room=augment_room, spec_mask=spec_mask)
+                          center_time=center_time, augment_room=augment_room, spec_mask=spec_mask,
+                          balance_corpora=balance_corpora)
     if not corpora:
         st.error("Choose at least one corpus.")
     elif not all(req.roots):

@@ -43,6 +43,7 @@ class TrainRequest:
     center_time: bool = False
     augment_room: bool = False
     spec_mask: float = 0.0
+    balance_corpora: bool = False         # --balance corpus_sampler
 
     def kind(self) -> str:
         return JOB_TYPES[self.job_type]
@@ -74,6 +75,8 @@ class TrainRequest:
             opts += ["--augment", "room"]
         if self.spec_mask:
             opts += ["--set", f"spec_mask={float(self.spec_mask):g}"]
+        if self.balance_corpora:
+            opts += ["--balance", "corpus_sampler"]
         if self.kind() != "finetune":
             for on, setting in ((self.lowpass, f"lowpass_hz={LOWPASS_HZ:g}"),
                                 (self.gain_normalize, "gain_normalize=true"),

@@ -34,9 +34,10 @@ def test_defaults_are_the_shipped_input_path():
 
 def test_every_switch_reaches_the_command():
     job = _request(vad_trim=False, lowpass=False, gain_normalize=False, center_time=True,
-                   augment_room=True, spec_mask=0.15).job()
+                   augment_room=True, spec_mask=0.15, balance_corpora=True).job()
     args = _parsed(job)
     assert not args.vad_trim and args.augment == "room"
+    assert A.recipe_overrides(args)["balance"] == "corpus_sampler"
     assert parse_settings(args.feature_set, "--feature-set") == {"center_time": True}
     assert A.recipe_overrides(args)["spec_mask"] == 0.15
     none = _request(vad_trim=False, lowpass=False, gain_normalize=False).job()
@@ -44,6 +45,7 @@ def test_every_switch_reaches_the_command():
 
 
 def test_fine_tuning_keeps_the_checkpoints_features():
-    job = _request("Fine-tune a checkpoint", center_time=True, spec_mask=0.1).job()
+    job = _request("Fine-tune a checkpoint", center_time=True, spec_mask=0.1,
+                   balance_corpora=True).job()
     assert job.kind == "finetune" and "--feature-set" not in job.options
-    assert job.options == ("--vad-trim", "--set", "spec_mask=0.1")
+    assert job.options == ("--vad-trim", "--set", "spec_mask=0.1", "--balance", "corpus_sampler")

@@ -122,7 +122,9 @@ def checkpoint_meta(data, roots: Sequence[str], table: FunctionalTable, classifi
                                         "the 5-fold and leave-one-corpus-out measurements",
                      "speakers": {"train": sorted(set(table.speakers.tolist())), "val": [], "test": []}},
         "recipe": {"fit": "scikit-learn", "classifier": classifier, "C": float(C),
-                   "class_weight": "balanced", "balance": balance,
+                   "class_weight": "balanced" if balance == "class" else "per clip: "
+                   "1 / (clips of its corpus and class x corpora with the class)",
+                   "balance": balance,
                    "standardise": "training-set mean and deviation"},
         "metrics": {**kfold, "leave_one_corpus_out": _brief(res["loco"])},
         "confusion_matrix": {"labels": list(table.classes), "test": pooled["confusion"]},

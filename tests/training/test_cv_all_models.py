@@ -103,3 +103,20 @@ def test_results_directory_has_everything(emodb_root, tmp_path, capsys):
     again = json.loads((out2 / "results.json").read_text())
     assert again["summary"]["ua"]["values"] == results["summary"]["ua"]["values"]
     assert json.loads((out2 / "splits.json").read_text())["fingerprint"] == cfg["split_fingerprint"]
+
+
+def test_corpus_balanced_training_runs_on_two_corpora(emodb_root, emovo_root, tmp_path):
+    """``--balance corpus_sampler`` end to end: the trainer gets each utterance's corpus from
+    the protocol, and the run records the recipe it trained with."""
+    out = tmp_path / "run"
+    argv = ["train", "--model", "glam", "--corpus", "emodb,emovo",
+            "--root", f"{emodb_root},{emovo_root}", "--labels", "ekman7", "--folds", "2",
+            "--max-speakers", "4", "--max-utterances", "12", "--epochs", "1",
+            "--balance", "corpus_sampler", "--quiet", "--out", str(out),
+            "--model-set", "stem_channels=4"]
+    assert main(argv) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "ok" and run["config"]["recipe"]["balance"] == "corpus_sampler"
+    meta = json.loads((out / "checkpoint" / "config.json").read_text())
+    assert meta["recipe"]["balance"] == "corpus_sampler"
+    assert meta["training_corpora"] == ["emodb", "emovo"]

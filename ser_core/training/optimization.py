@@ -120,12 +120,10 @@ def corpus_class_weights(y: np.ndarray, domain: np.ndarray | None = None) -> np.
                                                                  return_inverse=True)[1].reshape(-1)
     if len(domain) != len(y):
         raise ValueError(f"{len(domain)} corpus labels for {len(y)} examples")
-    _, cell, counts = np.unique(np.stack([domain, y]), axis=1, return_inverse=True,
-                                return_counts=True)
-    cell = cell.reshape(-1)
-    cells_of_class = np.unique(np.stack([domain, y]), axis=1)[1]
-    corpora_per_class = np.bincount(cells_of_class, minlength=int(y.max()) + 1 if len(y) else 0)
-    w = 1.0 / (counts[cell] * corpora_per_class[y])
+    cells, cell, counts = np.unique(np.stack([domain, y]), axis=1, return_inverse=True,
+                                    return_counts=True)  # (corpus, class) cells present
+    corpora_per_class = np.bincount(cells[1], minlength=int(y.max()) + 1 if len(y) else 0)
+    w = 1.0 / (counts[cell.reshape(-1)] * corpora_per_class[y])
     return w * len(y) / w.sum() if len(y) else w
 
 

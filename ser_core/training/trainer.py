@@ -138,9 +138,7 @@ class Trainer:
             spec.feature, spec.params if feature_params is None else feature_params)
         self._cache = None  # features of every segment, or False when too large
         # the corpus (domain) of each bank utterance, for balance="corpus_sampler"
-        self.utt_domain = (torch.as_tensor(np.unique(np.asarray(utt_domain), return_inverse=True)[1]
-                                           .reshape(-1), dtype=torch.long)
-                           if utt_domain is not None else None)
+        self.utt_domain = None if utt_domain is None else np.asarray(utt_domain)
         if self.utt_domain is not None and len(self.utt_domain) != bank.n_utterances:
             raise ValueError(f"utt_domain has {len(self.utt_domain)} entries for "
                              f"{bank.n_utterances} utterances")
@@ -306,7 +304,7 @@ class Trainer:
         for ``corpus_sampler`` equal per corpus within a class)."""
         domain = None
         if self.recipe.balance == "corpus_sampler" and self.utt_domain is not None:
-            domain = self.utt_domain[self.bank.seg_utt[train_segs.to(self.bank.device)].cpu()].numpy()
+            domain = self.utt_domain[self.bank.seg_utt[train_segs.to(self.bank.device)].cpu().numpy()]
         return torch.from_numpy(corpus_class_weights(y.cpu().numpy(), domain))
 
     def fit(self, fold: int, train_utts: Sequence[int], val_utts: Sequence[int], *,

@@ -132,10 +132,21 @@ final_epochs() {
     glam_plus|dual_dslstm) echo "--epochs 2" ;;
   esac
 }
+# PLAN=final: what leave-one-corpus-out measured to help each model and what its shipped fit
+# was trained with. Per-segment mean normalisation for glam and squirtlenet_small (README
+# "Per-segment mean normalisation"); squirtlenet_small also draws its batches balanced over
+# corpora within each class (README "squirtlenet_small balanced over corpora").
+final_recipe() {
+  [ "$PLAN" = final ] || return 0
+  case $1 in
+    glam) echo "--feature-set center_time=true" ;;
+    squirtlenet_small) echo "--feature-set center_time=true --balance corpus_sampler" ;;
+  esac
+}
 
 run_one() {
   local name=$1; shift
-  local a; a="$(args_for "$name") $(final_epochs "$name")"
+  local a; a="$(args_for "$name") $(final_epochs "$name") $(final_recipe "$name")"
   mkdir -p "$OUT"
   echo "== $(date +%H:%M:%S) $name ($PROFILE): python -m ser_core train $a ${COMMON[*]} $*"
   # shellcheck disable=SC2086

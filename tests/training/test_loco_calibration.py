@@ -109,7 +109,7 @@ def test_the_readme_table_is_the_stored_measurement():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    stored = json.loads((root / "results" / "loco_calibration" / "glam_squirtlenet_acoustic_balanced_acoustic.json").read_text())
+    stored = json.loads((root / "results" / "loco_calibration" / "glam_squirtlenet_balanced_acoustic_balanced.json").read_text())
     readme = (root / "README.md").read_text()
     block = readme.split("<!-- loco-calibration:begin -->\n", 1)[1].split("\n<!-- loco-calibration:end -->", 1)[0]
     assert block == lc.markdown_table(stored)

@@ -6,7 +6,9 @@ For each thread count (torch's intra-op threads = onnxruntime's ``intra_op_num_t
 
 * per model, the model alone on its prepared batch of a 3 s clip (the segments' features,
   normalised: exactly what :class:`~ser_core.inference.InferenceService` hands a backend),
-  torch eager (channels-last, as the service runs it) vs the ONNX export in onnxruntime;
+  torch eager (channels-last, as the service runs it) vs the ONNX export in onnxruntime vs
+  the ``onnxruntime-int8`` backend (int8 graphs where a checkpoint's stored calibration allows
+  them, ``python -m ser_core export int8``);
 * all models in a row, model alone, and the whole service call (segmenting + features +
   every model + pooling, what ``predict`` and the app time) on each backend;
 * log-mel + deltas + MFCC of one 3 s clip and of a batch of 3 s clips, ours (torch) vs
@@ -60,49 +62,59 @@ def clip_audio(path: str | None):
 
 
 def bench_models(svc, audio, threads: int, repeats: int) -> list[str]:
-    from ser_core.backends import OnnxRuntimeBackend, cached_export
+    """Per model and for all: torch eager, the float32 onnxruntime graph and the
+    ``onnxruntime-int8`` backend (the int8 graph where the checkpoint's calibration allows it,
+    marked ``*``; else the float32 graph again), each speed-up against torch."""
+    from ser_core.backends import INT8, OnnxRuntimeBackend, cached_export, make_backend
     from ser_core.features.segments import segment_waveform
 
     torch.set_num_threads(threads)
     ort = {m.name: OnnxRuntimeBackend(cached_export(m.path), threads) for m in svc.models}
+    int8 = {m.name: make_backend(m, INT8, threads) for m in svc.models}
     lines = [f"{'model (alone, prepared batch)':34s} {'torch med/p90 ms':>18s} "
-             f"{'onnxrt med/p90 ms':>18s} {'speed-up':>8s}"]
+             f"{'onnxrt med/p90 ms':>18s} {'speed-up':>8s} {'int8 med/p90 ms':>19s} {'speed-up':>8s}"]
     batches = {}
     for m in svc.models:
         segs = segment_waveform(audio.waveform, m.sample_rate, m.spec.segment_s, m.spec.hop_s)
         with torch.inference_mode():
             batches[m.name] = m.prepare(segs)
-    tot_t, tot_o = [], []
+
+    def row(name: str, t, o, q, mark: str = " ") -> str:
+        (tm, tp), (om, op), (qm, qp) = stats(t), stats(o), stats(q)
+        return (f"{name:34s} {tm:8.2f} / {tp:7.2f} {om:8.2f} / {op:7.2f} {tm / om:7.2f}x "
+                f"{qm:8.2f} / {qp:7.2f}{mark} {tm / qm:7.2f}x")
+
     for m in svc.models:
         x = batches[m.name]
         with torch.inference_mode():
             t = timed(lambda: m.model(x), repeats)
         o = timed(lambda: ort[m.name](x), repeats)
-        tot_t.append(t), tot_o.append(o)
-        (tm, tp), (om, op) = stats(t), stats(o)
-        lines.append(f"{m.name:34s} {tm:8.2f} / {tp:7.2f} {om:8.2f} / {op:7.2f} {tm / om:7.2f}x")
+        q = timed(lambda: int8[m.name](x), repeats)
+        lines.append(row(m.name, t, o, q, "*" if int8[m.name].name == INT8 else " "))
 
     def all_torch():
         with torch.inference_mode():
             for m in svc.models:
                 m.model(batches[m.name])
 
-    def all_ort():
-        for m in svc.models:
-            ort[m.name](batches[m.name])
+    def all_of(backends):
+        def run():
+            for m in svc.models:
+                backends[m.name](batches[m.name])
+        return run
 
-    (tm, tp), (om, op) = stats(timed(all_torch, repeats)), stats(timed(all_ort, repeats))
-    lines.append(f"{f'all {len(svc)} models, alone':34s} {tm:8.2f} / {tp:7.2f} {om:8.2f} / {op:7.2f} {tm / om:7.2f}x")
-    for m in svc.models:
-        m.backend = None
-    t = timed(lambda: svc.predict(audio), repeats)
-    for m in svc.models:
-        m.backend = ort[m.name]
-    o = timed(lambda: svc.predict(audio), repeats)
-    for m in svc.models:
-        m.backend = None
-    (tm, tp), (om, op) = stats(t), stats(o)
-    lines.append(f"{'all, features + models (predict)':34s} {tm:8.2f} / {tp:7.2f} {om:8.2f} / {op:7.2f} {tm / om:7.2f}x")
+    t, o, q = timed(all_torch, repeats), timed(all_of(ort), repeats), timed(all_of(int8), repeats)
+    lines.append(row(f"all {len(svc)} models, alone", t, o, q))
+
+    def service(backends):
+        for m in svc.models:
+            m.backend = None if backends is None else backends[m.name]
+        return timed(lambda: svc.predict(audio), repeats)
+
+    t, o, q = service(None), service(ort), service(int8)
+    service(None)
+    lines.append(row("all, features + models (predict)", t, o, q))
+    lines.append("(* = the int8 graph; the others run their float32 graph under onnxruntime-int8)")
     return lines
 
 

@@ -19,6 +19,7 @@ from ser_core.audio import Audio  # noqa: E402
 from ser_core.backends import (OnnxRuntimeBackend, cached_export, export_in_background,  # noqa: E402
                                make_backend, prune_cache)  # noqa: E402
 from ser_core.checkpoint import CheckpointMeta, find_checkpoints, save_checkpoint  # noqa: E402
+from ser_core.data.records import iter_audio_files  # noqa: E402
 from ser_core.inference import InferenceService, load_installed  # noqa: E402
 from ser_core.models import create_model, model_class  # noqa: E402
 from ser_core.onnx_export import (ExportError, _trace_to_onnx, checkpoint_hash,  # noqa: E402
@@ -134,8 +135,9 @@ def _real_clips(per_corpus: int = 4) -> list[Path]:
         root = DATA_ROOT / name
         if not root.is_dir():
             pytest.skip(f"needs the {name} corpus at {root} (set SER_DATA_ROOT)")
-        files = sorted(root.rglob("*.wav"))
+        files = iter_audio_files(root)  # FLAC in ../shared/data: never glob for *.wav
         clips += files[:: max(1, len(files) // per_corpus)][:per_corpus]
+    assert len(clips) == per_corpus * len(CORPORA), "a corpus folder without audio"
     return clips
 
 

@@ -31,9 +31,12 @@ def register(sub) -> None:
                    help="no voice activity detection (default: silence is trimmed and segments "
                         "that are mostly silence or padding do not vote)")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"],
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "onnxruntime-int8"],
                    help="what runs the models (features are always torch): torch eager, "
-                        "onnxruntime (exported to ONNX once, cached in .cache/onnx) or auto "
+                        "onnxruntime (exported to ONNX once, cached in .cache/onnx), "
+                        "onnxruntime-int8 (int8 graphs where a checkpoint stores int8 "
+                        "calibration judged worth it, else float32; same top class on 96-98 %% "
+                        "of clips, not all) or auto "
                         "(default, or $SER_BACKEND: onnxruntime where a model exports, else torch)")
     p.add_argument("--reference", nargs="+", metavar="FILE",
                    help="\"my voice\": 10-30 s of the same speaker's calm, neutral speech; models "

@@ -87,7 +87,8 @@ def measure(pred: LocoPredictions) -> dict:
     consensus = {"mean_served": _by_corpus(cf.mean_probs(raw), pred),
                  "mean_calibrated": _by_corpus(cv["mean"], pred),
                  "mean_calibrated_sharpened": _by_corpus(cv["mean_sharpened"], pred),
-                 "fitted": _by_corpus(cv["stacked"], pred)}
+                 "fitted": _by_corpus(cv["stacked"], pred),
+                 **{k: _by_corpus(v, pred) for k, v in pooling_variants(pred).items()}}
     best = max(pred.members, key=lambda n: members[n]["calibrated"]["mean"]["ua"])
     # the same rule as the shipped consensus: the fitted weights only if they beat both
     fitted_ua = consensus["fitted"]["mean"]["ua"]
@@ -107,6 +108,40 @@ def measure(pred: LocoPredictions) -> dict:
             "reliability_shown": cal.reliability(shown, pred.y).to_dict(),
             "confidence_signals": confidence_signals(pred),
             "fit_all": fit_all(pred, method)}
+
+
+def pooling_variants(pred: LocoPredictions) -> dict[str, np.ndarray]:
+    """Two more ways to pool the calibrated members, cross-fitted like the others (each corpus
+    scored with fits on the other corpora), to tell whether the fitted weights lose because of
+    the weights or of the pooling: ``geometric`` (the fitted weights' form with every weight
+    equal: the calibrated members' mean log-probability, with one fitted temperature) and
+    ``linear_fitted`` (a mixture of the calibrated posteriors with weights on the simplex
+    fitted for NLL, then one fitted temperature)."""
+    from scipy.optimize import minimize
+
+    n, m, _ = pred.logp.shape
+    geo = np.zeros(pred.logp.shape[::2])
+    lin = np.zeros_like(geo)
+    for part in hc.parts(pred.corpus):
+        fit, y = ~part, pred.y[~part]
+        t = np.array([cal.fit_temperature(pred.logp[fit, j], y) for j in range(m)])
+        pf = cal.softmax(pred.logp[fit] / t[None, :, None])
+        pp = cal.softmax(pred.logp[part] / t[None, :, None])
+        tg = cal.fit_temperature(cal.log_probs(pf).mean(1), y)
+        geo[part] = cal.softmax(cal.log_probs(pp).mean(1) / tg)
+        rows = np.arange(len(y))
+
+        def simplex(a):
+            w = np.exp(a - a.max())
+            return w / w.sum()
+
+        def nll(a):
+            return -np.log(np.maximum(np.einsum("m,nmk->nk", simplex(a), pf)[rows, y], 1e-12)).mean()
+
+        w = simplex(minimize(nll, np.zeros(m), method="Nelder-Mead").x)
+        tl = cal.fit_temperature(cal.log_probs(np.einsum("m,nmk->nk", w, pf)), y)
+        lin[part] = cal.softmax(cal.log_probs(np.einsum("m,nmk->nk", w, pp)) / tl)
+    return {"geometric": geo, "linear_fitted": lin}
 
 
 def confidence_signals(pred: LocoPredictions) -> dict:
@@ -172,9 +207,12 @@ def markdown_table(result: dict) -> str:
     labels = {"mean_served": "consensus: plain mean as served",
               "mean_calibrated": "consensus: mean of calibrated members",
               "mean_calibrated_sharpened": "consensus: that mean with the consensus temperature",
-              "fitted": "consensus: fitted weights"}
+              "fitted": "consensus: fitted weights",
+              "geometric": "consensus: equal weights in the fitted form (geometric mean, one temperature)",
+              "linear_fitted": "consensus: fitted mixture weights (linear pool, one temperature)"}
     for key, name in labels.items():
-        lines.append(row(name, result["consensus"][key]))
+        if key in result["consensus"]:  # files written before a variant was added lack it
+            lines.append(row(name, result["consensus"][key]))
     floor = result["consensus"]["mean_calibrated_sharpened"]
     lines.append("| ECE a perfectly calibrated consensus would show on these clips (noise floor) | "
                  + " | ".join(f"{_pct(floor[c]['ece_floor'])} %" for c in corpora)

@@ -13,6 +13,7 @@ import torch
 import torchaudio.functional as AF
 
 from ser_core.audio import Audio, load_audio
+from ser_core.data.records import iter_audio_files
 from ser_core.inference import InferenceService
 from tests.conftest import corpus_root
 
@@ -28,7 +29,7 @@ def _whole_file(path: Path) -> Audio:
 
 
 def _clips() -> list[Path]:
-    rav = sorted(corpus_root("ravdess").rglob("*.wav"))[:3]
+    rav = iter_audio_files(corpus_root("ravdess"))[:3]  # the corpora are FLAC
     emo = sorted((corpus_root("emodb") / "wav").glob("*"))[:3]
     return rav + emo
 

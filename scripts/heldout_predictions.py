@@ -40,10 +40,15 @@ def main() -> int:
                     help="CREMA-D: every k-th clip within each emotion (a plain every-k-th by id "
                          "aliases with CREMA-D's file order, six emotions per sentence)")
     ap.add_argument("--parts", default="heldout,cremad", help="which parts to predict")
+    ap.add_argument("--only", nargs="+", metavar="NAME", help="these checkpoints (folder names) only")
+    ap.add_argument("--backend", default="auto",
+                    help="what runs the models (auto, torch, onnxruntime, onnxruntime-int8): e.g. "
+                         "what int8 costs on these speakers; use one --out per backend")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    dirs = [d for d in find_checkpoints(args.checkpoints) if read_meta(d).model != "acoustic_stats"]
-    service = InferenceService.from_paths(dirs, device="cpu", strict=True)
+    dirs = [d for d in find_checkpoints(args.checkpoints) if read_meta(d).model != "acoustic_stats"
+            and (not args.only or d.name in args.only)]
+    service = InferenceService.from_paths(dirs, device="cpu", strict=True, backend=args.backend)
     service.calibrate = False
     names = ["ravdess", "emodb", "emovo", "cremad"]
     data = load_labeled(names, [str(Path(args.data) / n) for n in names], "ekman7", check_audio=False)
@@ -53,7 +58,7 @@ def main() -> int:
                   for u in [v for v in cremad if v.label == emo][:: args.cremad_every]]
     else:
         cremad = cremad[:: args.cremad_every]
-    out = {"labels": list(data.classes), "models": {}}
+    out = {"labels": list(data.classes), "models": {}, "backend": args.backend}
     if Path(args.out).is_file():  # resume: keep the checkpoints already done
         out = json.loads(Path(args.out).read_text())
     if "cremad" in args.parts.split(","):

@@ -42,19 +42,10 @@ def pick(files: list[Path], n: int, seed: int) -> list[Path]:
 
 
 def feeds_of(model, export, audio) -> dict[str, np.ndarray]:
-    """The graph's inputs for a clip: the model's segments and features, as the service has them
-    (no voice activity trimming: both graphs see the same input, which is all that is compared)."""
-    from ser_core.audio import load_audio, resample
-    from ser_core.backends import _numpy
-    from ser_core.checkpoint.inputs import segment_for_model
+    """The graph's inputs for a clip, as the int8 backend's calibration prepares them."""
+    from ser_core.onnx_int8 import graph_feeds
 
-    if isinstance(audio, Path):
-        audio = load_audio(audio, target_sr=model.sample_rate)
-    wave = resample(audio.waveform, audio.sample_rate, model.sample_rate)
-    with torch.inference_mode():
-        x = model.prepare(segment_for_model(model.meta, wave))
-    items = x if isinstance(x, dict) else {export.input_names[0]: x}
-    return {n: _numpy(items[n]) for n in export.input_names}
+    return graph_feeds(model, export, audio)
 
 
 def median_ms(fn, repeats: int) -> float:

@@ -210,19 +210,31 @@ def export_checkpoint(directory: str | Path, out_dir: str | Path) -> OnnxExport:
     model = copy.deepcopy(entry.model).to(memory_format=torch.contiguous_format).eval()
     names = list(_batch(entry, 1))
     module = _Positional(model, names, as_dict=names != [SINGLE]).eval()
+    found: dict[str, Any] = {}
+
+    def write(tmp: Path) -> None:
+        dynamic_time = _export_verified(entry, module, tmp / MODEL_FILE, label)
+        found["meta"] = _export_meta(entry, directory, _batch(entry, 1), dynamic_time)
+        (tmp / META_FILE).write_text(json.dumps(found["meta"], indent=2))
+
+    write_folder(out_dir, write)
+    return OnnxExport(out_dir / MODEL_FILE, found["meta"])
+
+
+def write_folder(out_dir: Path, write) -> None:
+    """Fill a temporary sibling of ``out_dir`` with ``write(tmp)``, then put it in place of
+    ``out_dir`` (a reader sees the old folder or the new one, never half of one); on any
+    failure the temporary folder is removed and ``out_dir`` is left as it was."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        dynamic_time = _export_verified(entry, module, tmp / MODEL_FILE, label)
-        meta = _export_meta(entry, directory, _batch(entry, 1), dynamic_time)
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+        write(tmp)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return OnnxExport(out_dir / MODEL_FILE, meta)
 
 
 def _export_meta(entry, directory: Path, example: dict[str, torch.Tensor], dynamic_time: bool) -> dict:

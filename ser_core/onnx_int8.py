@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import statistics
 import tempfile
 import time
@@ -227,7 +225,7 @@ def int8_export(directory: str | Path, cache: str | Path | None = None):
     its stored ranges on first use and cached; ``None`` when its calibration says int8 is not
     worth it. Raises :class:`Int8Error` when there is no usable calibration."""
     from ser_core.backends import _EXPORT_LOCK, _cache_folder, cached_export
-    from ser_core.onnx_export import META_FILE, MODEL_FILE, checkpoint_hash, read_export
+    from ser_core.onnx_export import META_FILE, MODEL_FILE, checkpoint_hash, read_export, write_folder
 
     directory = Path(directory)
     body = read_calibration(directory)
@@ -241,15 +239,15 @@ def int8_export(directory: str | Path, cache: str | Path | None = None):
         return None
     float_export = cached_export(directory, cache)
     key = hashlib.sha256(json.dumps(body["ranges"], sort_keys=True).encode()).hexdigest()[:12]
-    folder = _cache_folder(directory, cache).with_name(_cache_folder(directory, cache).name + f"-int8-{key}")
+    base = _cache_folder(directory, cache)
+    folder = base.with_name(f"{base.name}-int8-{key}")
     with _EXPORT_LOCK:
         try:
             return read_export(folder)
         except (OSError, ValueError, KeyError, SerError):
             pass
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
+
+        def write(tmp: Path) -> None:
             pre, ranges = tmp / "pre.onnx", tmp / "ranges.json"
             _preprocess(float_export.path, pre)
             missing = set(body["ranges"]["data"]) - _graph_tensors(pre)
@@ -264,10 +262,6 @@ def int8_export(directory: str | Path, cache: str | Path | None = None):
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
             pre.unlink()
             ranges.unlink()
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        write_folder(folder, write)
         return read_export(folder)

@@ -215,6 +215,16 @@ def backend_name(entry) -> str:
     return getattr(b, "name", "torch") if b is not None else "torch"
 
 
+def backend_label(entry) -> str:
+    """What runs ``entry``, for people: the backend's name and, for an int8 graph, how often it
+    kept the float32 graph's answer when it was calibrated."""
+    name = backend_name(entry)
+    if name != INT8:
+        return name
+    m = entry.backend.export.meta["int8"]["measured"]
+    return f"{name} (same top class as float32 on {100 * m['same_top_class']:.1f} % of {m['test_clips']} clips)"
+
+
 def default_backend(environ: Mapping[str, str] | None = None) -> str:
     """``$SER_BACKEND`` (one of :data:`BACKENDS`), else ``auto``; a bad value is an error."""
     env = os.environ if environ is None else environ

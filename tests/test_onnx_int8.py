@@ -16,7 +16,7 @@ pytest.importorskip("onnxruntime")
 
 from ser_core import onnx_int8  # noqa: E402
 from ser_core.audio import Audio  # noqa: E402
-from ser_core.backends import INT8, OnnxRuntimeBackend, backend_name, make_backend  # noqa: E402
+from ser_core.backends import INT8, OnnxRuntimeBackend, backend_label, backend_name, make_backend  # noqa: E402
 from ser_core.checkpoint import CheckpointMeta, find_checkpoints, save_checkpoint  # noqa: E402
 from ser_core.data.records import iter_audio_files  # noqa: E402
 from ser_core.inference import InferenceService, load_installed  # noqa: E402
@@ -76,6 +76,9 @@ def test_calibration_is_stored_beside_the_weights_and_rebuilds_an_int8_graph(tin
     entry = load_installed(tiny, torch.device("cpu"))
     backend = make_backend(entry, INT8, threads=1)
     assert isinstance(backend, OnnxRuntimeBackend) and backend.name == INT8 and not backend.note
+    entry.backend = backend
+    assert backend_label(entry) == (f"onnxruntime-int8 (same top class as float32 on "
+                                    f"{100 * body['measured']['same_top_class']:.1f} % of 3 clips)")
     x = entry.prepare(probe_waveform(6.0, 16000).reshape(2, -1))
     with torch.inference_mode():
         ref = entry.model(x)

@@ -271,7 +271,7 @@ def installed_models(stop_if_none: bool = True):
 
 def backend_picker(svc) -> None:
     """What runs the models (features are torch either way): torch eager or onnxruntime."""
-    from ser_core.backends import BACKENDS, backend_name, switch_backend
+    from ser_core.backends import BACKENDS, backend_label, switch_backend
 
     choice = st.segmented_control(
         "Inference backend", BACKENDS, default=None, key="backend_choice",
@@ -290,4 +290,4 @@ def backend_picker(svc) -> None:
             for m in svc.models:
                 if getattr(m.backend, "note", ""):
                     st.caption(f"{m.name} runs its float32 graph: {m.backend.note}")
-    st.caption("Models run on: " + ", ".join(f"{m.name} · {backend_name(m)}" for m in svc.models))
+    st.caption("Models run on: " + ", ".join(f"{m.name} · {backend_label(m)}" for m in svc.models))

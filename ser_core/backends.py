@@ -167,11 +167,11 @@ def make_backend(entry, backend: str, threads: int | None = None, cache: str | P
         found = _cached(entry.path, cache)
         return OnnxRuntimeBackend(found, n) if found is not None else None
     if backend == INT8:
-        from ser_core.onnx_int8 import Int8Error, int8_export
+        from ser_core.onnx_int8 import Int8Error, int8_export, not_used_because
 
         try:
             found = int8_export(entry.path, cache)
-            note = "" if found is not None else "its int8 graph was not faster or agreed too rarely"
+            note = "" if found is not None else not_used_because(entry.path)
         except Int8Error as exc:
             found, note = None, str(exc)
         if found is not None:

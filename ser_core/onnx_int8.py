@@ -220,6 +220,17 @@ def read_calibration(directory: str | Path) -> dict | None:
     return body
 
 
+def not_used_because(directory: str | Path) -> str:
+    """Why a calibrated checkpoint runs its float32 graph under the int8 backend, in numbers."""
+    m = read_calibration(directory)["measured"]
+    return f"int8 was {m['speedup']:.2f}x as fast and kept {100 * m['same_top_class']:.1f} % of the answers"
+
+
+def rule() -> str:
+    """When a calibrated model runs in int8, in words."""
+    return f"int8 is used where it is at least {MIN_SPEEDUP}x as fast and keeps {100 * MIN_AGREEMENT:.0f} % of the answers"
+
+
 def int8_export(directory: str | Path, cache: str | Path | None = None):
     """The int8 graph of a checkpoint (an :class:`~ser_core.onnx_export.OnnxExport`), made from
     its stored ranges on first use and cached; ``None`` when its calibration says int8 is not

@@ -94,7 +94,8 @@ def test_int8_not_worth_it_runs_the_float32_graph_and_says_why(tiny, monkeypatch
     assert onnx_int8.int8_export(tiny) is None
     entry = load_installed(tiny, torch.device("cpu"))
     backend = make_backend(entry, INT8, threads=1)
-    assert backend.name == "onnxruntime" and "not faster" in backend.note
+    assert backend.name == "onnxruntime" and f"was {body['measured']['speedup']:.2f}x as fast" in backend.note
+    assert f"kept {100 * body['measured']['same_top_class']:.1f} % of the answers" in backend.note
 
 
 def test_missing_or_stale_calibration_falls_back_to_float32_with_a_sentence(tiny, tmp_path, monkeypatch):

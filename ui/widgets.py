@@ -286,8 +286,9 @@ def backend_picker(svc) -> None:
         st.session_state["_backend_applied"] = choice
         for name, why in refused.items():
             st.warning(f"{name} stays on torch: {why}")
-        if choice == "onnxruntime-int8":
-            for m in svc.models:
-                if getattr(m.backend, "note", ""):
-                    st.caption(f"{m.name} runs its float32 graph: {m.backend.note}")
+        kept = [f"{m.name}: {m.backend.note}" for m in svc.models if getattr(m.backend, "note", "")]
+        if choice == "onnxruntime-int8" and kept:
+            from ser_core.onnx_int8 import rule
+
+            st.caption(f"These run their float32 graph ({rule()}): " + "; ".join(kept) + ".")
     st.caption("Models run on: " + ", ".join(f"{m.name} · {backend_label(m)}" for m in svc.models))

@@ -54,7 +54,7 @@ def test_home_switches_the_inference_backend(app, app_env):
     at.get("button_group")[0].set_value("onnxruntime-int8").run()
     no_exception(at)
     shown = " ".join(c.value for c in at.caption)  # the test checkpoints have no int8 calibration
-    assert "· onnxruntime" in shown and "runs its float32 graph" in shown and "export int8" in shown
+    assert "· onnxruntime" in shown and "These run their float32 graph" in shown and "export int8" in shown
     at.get("button_group")[0].set_value("torch").run()
     assert "· onnxruntime" not in " ".join(c.value for c in at.caption)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="export checkpoints (onnx)",
+    p = sub.add_parser("export", help="export checkpoints (onnx) or calibrate int8 graphs (int8)",
                        description=__doc__.split("\n\n", 1)[1],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("format", choices=["onnx", "int8"],
@@ -91,15 +91,22 @@ def _clip_sets(root: Path, calib: int, clips: int) -> tuple[list[Path], list[Pat
 
 def run_int8(args) -> int:
     from ser_core.data.registry import default_data_root
-    from ser_core.onnx_int8 import calibrate_checkpoint
+    from ser_core.onnx_export import ExportError
+    from ser_core.onnx_int8 import Int8Error, calibrate_checkpoint
 
     todo = _checkpoints(args.checkpoint)
     root = Path(args.data).expanduser() if args.data else (default_data_root() or Path("data"))
     cal, test, counts = _clip_sets(root, args.calib, args.clips)
     describe = {"calibration": {"corpora": {k: v["calibration"] for k, v in counts.items()}},
                 "measured": {"corpora": {k: v["test"] for k, v in counts.items()}}}
+    errors = []
     for directory, name in todo:
-        body = calibrate_checkpoint(directory, cal, test, threads=args.threads, describe=describe)
+        try:
+            body = calibrate_checkpoint(directory, cal, test, threads=args.threads, describe=describe)
+        except (ExportError, Int8Error) as exc:
+            errors.append(str(exc))
+            print(f"error: {exc}", file=sys.stderr)
+            continue
         m = body["measured"]
         if args.json:
             print(json.dumps({"checkpoint": str(directory), "use": body["use"], **m}))
@@ -107,6 +114,9 @@ def run_int8(args) -> int:
             print(f"{name}: int8 {m['int8_ms']:.1f} ms vs float32 {m['float32_ms']:.1f} ms "
                   f"({m['speedup']:.2f}x, {args.threads} thread), same top class on "
                   f"{100 * m['same_top_class']:.1f} % of {m['test_clips']} clips; {body['why']}")
+    if errors:
+        raise ExportError(f"{len(errors)} of {len(todo)} checkpoints could not be calibrated; "
+                          f"the first: {errors[0]}")
     return 0
 
 

@@ -45,6 +45,9 @@ def add_protocol_args(p: argparse.ArgumentParser, default: str = "speaker-kfold"
     g.add_argument("--fold-index", default=None, metavar="I[,J]",
                    help="run only these folds (0-based)")
     g.add_argument("--seed", type=int, default=0, help="seed for splits, init, batches (default 0)")
+    g.add_argument("--split-seed", type=int, default=None, metavar="N",
+                   help="seed for the speaker split and subset alone (default: --seed); e.g. "
+                        "--seed 1 --split-seed 0 trains another seed on the same speakers")
 
 
 def add_recipe_args(p: argparse.ArgumentParser) -> None:

@@ -50,7 +50,8 @@ def build_options(args):
     return FinetuneOptions(
         model="", checkpoint=args.checkpoint, corpora=parse_corpora(args.corpus, args.root),
         out=args.out, labels=labels, protocol=args.protocol, folds=args.folds,
-        val_speakers=args.val_speakers, val_per_corpus=args.val_per_corpus, seed=args.seed, device=args.device,
+        val_speakers=args.val_speakers, val_per_corpus=args.val_per_corpus, seed=args.seed,
+        split_seed=args.split_seed, device=args.device,
         recipe_overrides=A.recipe_overrides(args), max_speakers=args.max_speakers,
         max_utterances=args.max_utterances, amp=args.amp, deterministic=args.deterministic,
         only_folds=A.fold_indices(args.fold_index), quiet=args.quiet,

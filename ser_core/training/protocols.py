@@ -76,6 +76,8 @@ class TrainOptions:
     val_per_corpus: bool = False
     test_corpora: list[str] = field(default_factory=list)
     seed: int = 0
+    #: the speaker split's and subset's seed when it differs from ``seed`` (``--split-seed``)
+    split_seed: int | None = None
     device: str | None = None
     recipe_overrides: dict = field(default_factory=dict)
     model_config: dict = field(default_factory=dict)
@@ -200,8 +202,9 @@ def labelled_items(utts: list, label_set, opts: TrainOptions, protocol: str,
                    test_corpora: Sequence[str] | None = None):
     """``(split, validation rule, items, fold ids)``: the subset ``opts`` asks for, split by
     ``protocol``, every utterance a fold uses as a training item, the folds to run."""
-    utts = subsample(utts, opts.max_speakers, opts.max_utterances, opts.seed)
-    split, val_rule = build_split(utts, protocol, folds=opts.folds, seed=opts.seed,
+    split_seed = opts.seed if opts.split_seed is None else opts.split_seed
+    utts = subsample(utts, opts.max_speakers, opts.max_utterances, split_seed)
+    split, val_rule = build_split(utts, protocol, folds=opts.folds, seed=split_seed,
                                   val_speakers=opts.val_speakers, val_per_corpus=opts.val_per_corpus,
                                   train_corpora=train_corpora,
                                   test_corpora=test_corpora)
@@ -222,7 +225,7 @@ def start_run(s: Session, opts: TrainOptions, model: str, spec: InputSpec, label
               "labels": list(label_set.classes), "label_set": label_set.to_dict(),
               "protocol": split.protocol, "protocol_params": dict(split.params),
               "speaker_independent": split.speaker_independent, "folds_run": fold_ids,
-              "seed": opts.seed, "max_speakers": opts.max_speakers,
+              "seed": opts.seed, "split_seed": opts.split_seed, "max_speakers": opts.max_speakers,
               "max_utterances": opts.max_utterances, "device": str(s.device),
               "world_size": s.dist.world_size, "sample_rate": s.sample_rate,
               "split_fingerprint": split.fingerprint, "utterances": len(items)}

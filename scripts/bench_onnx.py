@@ -51,14 +51,10 @@ def stats(xs: list[float]) -> tuple[float, float]:
 
 
 def clip_audio(path: str | None):
-    from ser_core.audio import Audio, load_audio
-    from ser_core.features.benchmark import speech_like_signal
+    from ser_core.audio import load_audio
+    from ser_core.features.benchmark import speech_like_audio
 
-    if path:
-        return load_audio(path, target_sr=16000)
-    wave = torch.from_numpy(speech_like_signal(3.0))
-    return Audio(waveform=wave, sample_rate=16000, name="speech-like 3 s",
-                 original_sample_rate=16000, original_channels=1)
+    return load_audio(path, target_sr=16000) if path else speech_like_audio(3.0)
 
 
 def bench_models(svc, audio, threads: int, repeats: int) -> list[str]:

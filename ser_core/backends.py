@@ -14,7 +14,7 @@ model's backend:
 ``onnxruntime-int8``
     the int8 graph of each checkpoint that stores int8 calibration ranges judged worth it
     (:mod:`ser_core.onnx_int8`: about 2x faster than float32 for the convolutional models, the
-    same top class on 96-98 % of clips, not on all), else its float32 export; opt-in only.
+    same top class on 95-97 % of test clips, not on all), else its float32 export; opt-in only.
 ``auto`` (the default)
     onnxruntime where an export of the checkpoint is already in the cache, else torch; never
     exports by itself, because exporting costs more than a one-off prediction (0.1-7 s per

@@ -178,12 +178,9 @@ def calibrate_checkpoint(directory: str | Path, calibration: Sequence, test: Seq
         feeds = [graph_feeds(entry, export, c) for c in test]
         same = [_top(fp32, f) == _top(int8, f) for f in feeds]
         if probe is None:
-            from ser_core.features.benchmark import speech_like_signal
+            from ser_core.features.benchmark import speech_like_audio
 
-            from ser_core.audio import Audio
-
-            probe = Audio(waveform=torch.from_numpy(speech_like_signal(3.0)), sample_rate=16000,
-                          name="speech-like 3 s", original_sample_rate=16000, original_channels=1)
+            probe = speech_like_audio(3.0)
         three = graph_feeds(entry, export, probe)
         t32 = warm_ms(lambda: fp32.run(None, three), repeats)
         t8 = warm_ms(lambda: int8.run(None, three), repeats)

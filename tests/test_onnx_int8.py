@@ -122,6 +122,16 @@ def test_missing_or_stale_calibration_falls_back_to_float32_with_a_sentence(tiny
         onnx_int8.read_calibration(tiny)
 
 
+def test_predict_offers_every_backend():
+    """``predict --backend`` spells its choices out (the CLI does not import torch to list them);
+    they must be the backends the service knows."""
+    from ser_core.backends import BACKENDS
+    from ser_core.cli import subcommand_parser
+
+    action = next(a for a in subcommand_parser(("predict",))._actions if a.dest == "backend")
+    assert tuple(action.choices) == BACKENDS
+
+
 def test_cli_export_int8_needs_speech(tiny, tmp_path):
     (tmp_path / "nodata" / "corpus").mkdir(parents=True)
     out = subprocess.run([sys.executable, "-m", "ser_core", "export", "int8", str(tiny),

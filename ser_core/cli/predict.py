@@ -35,8 +35,8 @@ def register(sub) -> None:
                    help="what runs the models (features are always torch): torch eager, "
                         "onnxruntime (exported to ONNX once, cached in .cache/onnx), "
                         "onnxruntime-int8 (int8 graphs where a checkpoint stores int8 "
-                        "calibration judged worth it, else float32; same top class on 96-98 %% "
-                        "of clips, not all) or auto "
+                        "calibration judged worth it, else float32; same top class as float32 "
+                        "on 95-97 %% of test clips, not all) or auto "
                         "(default, or $SER_BACKEND: onnxruntime where a model exports, else torch)")
     p.add_argument("--reference", nargs="+", metavar="FILE",
                    help="\"my voice\": 10-30 s of the same speaker's calm, neutral speech; models "

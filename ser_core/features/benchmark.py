@@ -82,6 +82,16 @@ def speech_like_signal(seconds: float, batch: int | None = None, seed: int = 0) 
     return y[0] if batch is None else y
 
 
+def speech_like_audio(seconds: float = 3.0):
+    """:func:`speech_like_signal` as an :class:`~ser_core.audio.Audio` clip at 16 kHz (what the
+    speed benchmarks and the int8 timing run the models on)."""
+    from ser_core.audio import Audio
+
+    return Audio(waveform=torch.from_numpy(speech_like_signal(seconds)), sample_rate=SAMPLE_RATE,
+                 name=f"speech-like {seconds:g} s", original_sample_rate=SAMPLE_RATE,
+                 original_channels=1)
+
+
 def _timed(fn, sync=None) -> float:
     t0 = time.perf_counter()
     fn()

@@ -88,7 +88,7 @@ def measure(pred: LocoPredictions) -> dict:
                  "mean_calibrated": _by_corpus(cv["mean"], pred),
                  "mean_calibrated_sharpened": _by_corpus(cv["mean_sharpened"], pred),
                  "fitted": _by_corpus(cv["stacked"], pred),
-                 **{k: _by_corpus(v, pred) for k, v in pooling_variants(pred).items()}}
+                 **{k: _by_corpus(v, pred) for k, v in pooling_variants(pred, cv).items()}}
     best = max(pred.members, key=lambda n: members[n]["calibrated"]["mean"]["ua"])
     # the same rule as the shipped consensus: the fitted weights only if they beat both
     fitted_ua = consensus["fitted"]["mean"]["ua"]
@@ -110,35 +110,34 @@ def measure(pred: LocoPredictions) -> dict:
             "fit_all": fit_all(pred, method)}
 
 
-def pooling_variants(pred: LocoPredictions) -> dict[str, np.ndarray]:
+def pooling_variants(pred: LocoPredictions, cv: dict) -> dict[str, np.ndarray]:
     """Two more ways to pool the calibrated members, cross-fitted like the others (each corpus
-    scored with fits on the other corpora), to tell whether the fitted weights lose because of
+    scored with the members' temperatures of :func:`~ser_core.training.heldout_calibration.cross_fit`
+    ``cv``, fitted on the other corpora), to tell whether the fitted weights lose because of
     the weights or of the pooling: ``geometric`` (the fitted weights' form with every weight
     equal: the calibrated members' mean log-probability, with one fitted temperature) and
     ``linear_fitted`` (a mixture of the calibrated posteriors with weights on the simplex
     fitted for NLL, then one fitted temperature)."""
     from scipy.optimize import minimize
 
-    n, m, _ = pred.logp.shape
+    def simplex(a):
+        w = np.exp(a - a.max())
+        return w / w.sum()
+
     geo = np.zeros(pred.logp.shape[::2])
     lin = np.zeros_like(geo)
-    for part in hc.parts(pred.corpus):
+    for part, t in zip(hc.parts(pred.corpus), cv["temperatures"]):
         fit, y = ~part, pred.y[~part]
-        t = np.array([cal.fit_temperature(pred.logp[fit, j], y) for j in range(m)])
         pf = cal.softmax(pred.logp[fit] / t[None, :, None])
-        pp = cal.softmax(pred.logp[part] / t[None, :, None])
+        pp = cv["members"][part]
         tg = cal.fit_temperature(cal.log_probs(pf).mean(1), y)
         geo[part] = cal.softmax(cal.log_probs(pp).mean(1) / tg)
         rows = np.arange(len(y))
 
-        def simplex(a):
-            w = np.exp(a - a.max())
-            return w / w.sum()
-
         def nll(a):
             return -np.log(np.maximum(np.einsum("m,nmk->nk", simplex(a), pf)[rows, y], 1e-12)).mean()
 
-        w = simplex(minimize(nll, np.zeros(m), method="Nelder-Mead").x)
+        w = simplex(minimize(nll, np.zeros(pf.shape[1]), method="Nelder-Mead").x)
         tl = cal.fit_temperature(cal.log_probs(np.einsum("m,nmk->nk", w, pf)), y)
         lin[part] = cal.softmax(cal.log_probs(np.einsum("m,nmk->nk", w, pp)) / tl)
     return {"geometric": geo, "linear_fitted": lin}
